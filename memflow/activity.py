@@ -1,0 +1,39 @@
+"""What activity functions may call: ``from memflow import activity``."""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+_current: contextvars.ContextVar[ActivityInfo | None] = contextvars.ContextVar(
+    "memflow_activity", default=None)
+
+
+@dataclass
+class ActivityInfo:
+    """The activity running now: its name, attempt and the workflow that called it."""
+
+    activity_name: str
+    attempt: int
+    workflow_id: str
+    task_queue: str
+    last_heartbeat: float = field(default_factory=time.monotonic)
+    details: Any = None
+
+
+def info() -> ActivityInfo:
+    """Facts about the activity running now (only inside an activity)."""
+    current = _current.get()
+    if current is None:
+        raise RuntimeError("activity.info() can only be called inside an activity")
+    return current
+
+
+def heartbeat(details: Any = None) -> None:
+    """Tell MemFlow the activity is alive (needed when it has a ``heartbeat_timeout``)."""
+    current = _current.get()
+    if current is not None:
+        current.last_heartbeat = time.monotonic()
+        current.details = details

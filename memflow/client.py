@@ -1,0 +1,140 @@
+"""``Client``: start workflows, send signals, find workflows, get handles."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from memflow import lifecycle, payload
+from memflow.connection import Connection
+from memflow.durations import parse_duration
+from memflow.errors import DuplicateJobError
+from memflow.handle import WorkflowHandle
+from memflow.ids import guid
+from memflow.retry import RetryPolicy
+from memflow.store import NamespaceStore, validate_namespace
+
+DEFAULT_NAMESPACE = "memflow"
+
+
+def _check_id(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string")
+    if len(value) > 1000:
+        raise ValueError(f"{what} is longer than 1,000 characters")
+    return value
+
+
+def _workflow_name(workflow_name: Any) -> str:
+    if isinstance(workflow_name, str) and workflow_name:
+        return workflow_name
+    name = getattr(workflow_name, "__name__", None)
+    if not name:
+        raise ValueError("workflow_name is required: a function or its name")
+    return str(name)
+
+
+class WorkflowClient:
+    """``client.workflow``: the workflow operations of a client."""
+
+    def __init__(self, client: Client):
+        self._client = client
+
+    async def start(self, args: list[Any] | None = None, task_queue: str | None = None,
+                    workflow_name: Any = None, workflow_id: str | None = None,
+                    namespace: str | None = None, expire: Any = None,
+                    search: dict[str, Any] | None = None, entity: str | None = None,
+                    signal_in: bool | None = None, pending: Any = None,
+                    config: dict[str, Any] | None = None) -> WorkflowHandle:
+        """Start a workflow run; raises ``DuplicateJobError`` if the id is live."""
+        ns_name = validate_namespace(namespace or self._client.namespace)
+        if args is None:
+            args = []
+        if not isinstance(args, list | tuple):
+            raise TypeError("args must be a list of the workflow function's arguments")
+        if not isinstance(task_queue, str) or not task_queue:
+            raise ValueError("task_queue must be a non-empty string")
+        name = _workflow_name(workflow_name)
+        wf_id = _check_id(workflow_id if workflow_id is not None else guid(), "workflow_id")
+        args_json = payload.dumps(list(args), "args")
+        if search is not None and not isinstance(search, dict):
+            raise TypeError("search must be a dict like {'data': {...}}")
+        search_data = (search or {}).get("data", {})
+        if not isinstance(search_data, dict):
+            raise TypeError("search['data'] must be a dict")
+        search_json = payload.dumps({str(k): _search_value(v) for k, v in search_data.items()},
+                                    "search")
+        if config is not None:
+            RetryPolicy.of(config)
+        config_json = payload.dumps(config or {}, "config")
+        expire_s = parse_duration(expire, "expire") if expire is not None else 1.0
+        pending_s = parse_duration(pending, "pending") if pending is not None else None
+        if entity is not None and not isinstance(entity, str):
+            raise TypeError("entity must be a string (the entity type name)")
+        run_id = guid()
+        params = {
+            "workflow_id": wf_id, "run_id": run_id, "name": name, "task_queue": task_queue,
+            "status": "pending" if pending_s is not None else "running", "args": args_json,
+            "entity_type": entity, "search": search_json, "config": config_json,
+            "signal_in": signal_in, "parent_id": None, "parent_run_id": None,
+            "parent_dim": None, "parent_idx": None, "expire": expire_s, "pending": pending_s,
+        }
+        ns = await self._client._namespace(ns_name)
+        if not await ns.start(params):
+            raise DuplicateJobError(wf_id)
+        return WorkflowHandle(self._client, ns_name, wf_id, task_queue, name, run_id)
+
+    def get_handle(self, task_queue: str | None = None, workflow_name: Any = None,
+                   workflow_id: str | None = None,
+                   namespace: str | None = None) -> WorkflowHandle:
+        """A handle on the latest run of ``workflow_id`` (no I/O)."""
+        ns_name = validate_namespace(namespace or self._client.namespace)
+        name = None if workflow_name is None else _workflow_name(workflow_name)
+        return WorkflowHandle(self._client, ns_name, _check_id(workflow_id, "workflow_id"),
+                              task_queue, name)
+
+    async def signal(self, signal_id: str, data: Any = None,
+                     namespace: str | None = None) -> None:
+        """Send a signal: delivered to the workflows waiting for it, or kept for the first
+        ``wait_for`` of that id in the namespace."""
+        ns_name = validate_namespace(namespace or self._client.namespace)
+        _check_id(signal_id, "signal_id")
+        data_json = payload.dumps(data, "signal data")
+        ns = await self._client._namespace(ns_name)
+        await ns.signal(signal_id, data_json)
+
+
+def _search_value(value: Any) -> str:
+    return value if isinstance(value, str) else payload.dumps(value, "search value")
+
+
+class Client:
+    """Starts and addresses workflows; cheap to create, connects on first use."""
+
+    def __init__(self, connection: Any = None, namespace: str = DEFAULT_NAMESPACE):
+        self._connection = connection
+        self.namespace = validate_namespace(namespace)
+        self.workflow = WorkflowClient(self)
+        self._namespaces: dict[str, NamespaceStore] = {}
+        self._lock = asyncio.Lock()
+        self._tracked = False
+
+    async def _namespace(self, name: str) -> NamespaceStore:
+        ns = self._namespaces.get(name)
+        if ns is not None and not ns.store.closed:
+            return ns
+        async with self._lock:
+            conn = await Connection.connect(self._connection)
+            store = await conn.store("client")
+            ns = await NamespaceStore.open(store, name)
+            self._namespaces[name] = ns
+            if not self._tracked:
+                lifecycle.track(self)
+                self._tracked = True
+            return ns
+
+    async def close(self) -> None:
+        """Forget this client's connections (pools are shared and closed by ``shutdown``)."""
+        self._namespaces.clear()
+        lifecycle.untrack(self)
+        self._tracked = False

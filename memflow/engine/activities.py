@@ -1,0 +1,116 @@
+"""Running activities and firing timers: the worker side of activity and timer steps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from memflow import activity, payload, registry
+from memflow.errors import (
+    NON_RETRYABLE,
+    MemFlowFatalError,
+    MemFlowRetryError,
+    MemFlowTimeoutError,
+    error_to_dict,
+)
+from memflow.retry import RetryPolicy
+from memflow.store import NamespaceStore, Task
+
+log = logging.getLogger("memflow.activity")
+
+
+async def run_activity(ns: NamespaceStore, task: Task, owner: str) -> None:
+    """Run one activity attempt and record its result, retry it, or record its failure."""
+    p = task.payload or {}
+    name = p.get("name", "?")
+    base = task.queue.removesuffix("-activity")
+    policy = RetryPolicy.of(p.get("policy"))
+    fn = registry.find_activity(base, name)
+    try:
+        if fn is None:
+            raise MemFlowRetryError(f"unknown activity {name!r} on queue {task.queue!r}")
+        info = activity.ActivityInfo(name, task.attempts, p.get("workflow_id", ""), base)
+        result = await _invoke(fn, list(p.get("args") or []), info, p.get("timeout"),
+                               p.get("heartbeat"))
+        try:
+            result_json = payload.dumps(result, f"result of activity {name!r}")
+        except (TypeError, ValueError) as exc:
+            raise MemFlowFatalError(str(exc)) from None
+    except Exception as exc:
+        await _failed(ns, task, owner, name, policy, exc)
+        return
+    await ns.complete_step(task, "done", result_json, None)
+
+
+async def _failed(ns: NamespaceStore, task: Task, owner: str, name: str, policy: RetryPolicy,
+                  exc: Exception) -> None:
+    final = isinstance(exc, NON_RETRYABLE)
+    if not final and task.attempts < policy.maximum_attempts:
+        delay = policy.delay(task.attempts)
+        log.info("activity %s failed (attempt %d of %d), retrying in %.2fs: %s",
+                 name, task.attempts, policy.maximum_attempts, delay, exc)
+        await ns.release(task.id, owner, delay)
+        return
+    if not final:
+        fatal = MemFlowFatalError(str(exc))
+        fatal.stack = error_to_dict(exc)["stack"]
+        exc = fatal
+    doc = error_to_dict(exc)
+    if policy.throw_on_error:
+        await ns.complete_step(task, "failed", None, payload.dumps(doc, "error"))
+    else:
+        await ns.complete_step(task, "done", payload.dumps({"$error": doc}, "error"), None)
+
+
+async def _invoke(fn: Callable[..., Any], args: list[Any], info: activity.ActivityInfo,
+                  timeout: float | None, heartbeat: float | None) -> Any:
+    args = payload.decode_args(fn, args)
+    ctx = contextvars.copy_context()
+    ctx.run(activity._current.set, info)
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+            getattr(fn, "__call__", None)):  # noqa: B004
+        work: asyncio.Future[Any] = asyncio.get_running_loop().create_task(
+            fn(*args), context=ctx)
+    else:
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(None, functools.partial(ctx.run, fn, *args))
+    if timeout is None and heartbeat is None:
+        return await work
+    started = time.monotonic()
+    while True:
+        wait = 0.25 if heartbeat else (timeout or 0.25)
+        if timeout is not None:
+            wait = min(wait, max(0.0, started + timeout - time.monotonic()))
+        done, _ = await asyncio.wait({work}, timeout=wait)
+        if done:
+            result = work.result()
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+        now = time.monotonic()
+        if timeout is not None and now - started >= timeout:
+            work.cancel()
+            raise MemFlowRetryError(f"activity {info.activity_name!r} timed out after "
+                                    f"{timeout:g}s (start_to_close_timeout)")
+        if heartbeat is not None and now - info.last_heartbeat > heartbeat:
+            work.cancel()
+            raise MemFlowRetryError(f"activity {info.activity_name!r} missed its heartbeat "
+                                    f"({heartbeat:g}s heartbeat_timeout)")
+
+
+async def fire_timer(ns: NamespaceStore, task: Task) -> None:
+    """A due timer: settle its step (a sleep's result, or a wait's timeout error)."""
+    p = task.payload or {}
+    if "error" in p:
+        await ns.complete_step(task, "failed", None, payload.dumps(p["error"]))
+    else:
+        await ns.complete_step(task, "done", payload.dumps(p.get("result")), None)
+
+
+__all__ = ["MemFlowTimeoutError", "fire_timer", "run_activity"]

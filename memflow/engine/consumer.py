@@ -1,0 +1,124 @@
+"""The claim loop of a worker: lease tasks of some queues, run them, keep their leases alive.
+
+It sleeps until a NOTIFY names one of its queues, the next task becomes due (timers, retries,
+expired leases) or, as a safety net, a slow poll interval passes. There is no fast polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from memflow.store import NamespaceStore, Task
+
+log = logging.getLogger("memflow.worker")
+
+
+class Consumer:
+    """Claims and runs tasks of ``queues`` in one namespace, up to ``concurrency`` at once."""
+
+    def __init__(self, ns: NamespaceStore, queues: list[str],
+                 handler: Callable[[Task], Awaitable[None]], *, concurrency: int = 100,
+                 lease: float = 30.0, poll: float = 10.0, batch: int = 50):
+        self.ns = ns
+        self.queues = queues
+        self.handler = handler
+        self.concurrency = concurrency
+        self.lease = lease
+        self.poll = poll
+        self.batch = batch
+        self.owner = f"{uuid.uuid4().hex[:12]}"
+        self.inflight: dict[int, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._main: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+
+    async def start(self) -> None:
+        """Subscribe to the queues' notifications and start claiming."""
+        notifier = self.ns.store.notifier
+        for queue in self.queues:
+            self._unsubscribe.append(
+                notifier.subscribe(self.ns.namespace, f"q:{queue}", lambda _k: self._wake.set()))
+        await notifier.wait_listening(self.ns.namespace)
+        self._main = asyncio.create_task(self._loop(), name=f"memflow-consumer-{self.queues}")
+        self._keeper = asyncio.create_task(self._keep_leases(), name="memflow-leases")
+
+    async def stop(self, drain: bool = True, timeout: float = 30.0) -> None:
+        """Stop claiming; with ``drain`` wait for the tasks in flight (up to ``timeout``)."""
+        self._stopping = True
+        self._wake.set()
+        for unsub in self._unsubscribe:
+            unsub()
+        if self._main is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._main
+        running = list(self.inflight.values())
+        if running and drain:
+            await asyncio.wait(running, timeout=timeout)
+        for t in self.inflight.values():
+            t.cancel()
+        if self.inflight:
+            await asyncio.wait(list(self.inflight.values()), timeout=5)
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            room = self.concurrency - len(self.inflight)
+            claimed = 0
+            limit = min(room, self.batch)
+            if room > 0:
+                try:
+                    tasks = await self.ns.claim(self.queues, self.owner, self.lease, limit)
+                except Exception as exc:  # the store already retried through reconnects
+                    log.warning("claiming tasks failed: %s", exc)
+                    await asyncio.sleep(1.0)
+                    continue
+                claimed = len(tasks)
+                for task in tasks:
+                    self.inflight[task.id] = asyncio.create_task(self._handle(task))
+                if claimed == limit:
+                    continue
+            timeout = self.poll
+            if room > 0:
+                try:
+                    due = await self.ns.next_due(self.queues)
+                except Exception:
+                    due = None
+                if due is not None:
+                    timeout = min(timeout, due + 0.001)
+            if timeout <= 0.001 and claimed:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _handle(self, task: Task) -> None:
+        try:
+            await self.handler(task)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("task %s (%s on %s) failed: %s", task.id, task.kind, task.queue, exc)
+            with contextlib.suppress(Exception):
+                await self.ns.release(task.id, self.owner, min(1.0 * task.attempts, 30.0))
+        finally:
+            self.inflight.pop(task.id, None)
+            self._wake.set()
+
+    async def _keep_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            ids = list(self.inflight)
+            if ids:
+                try:
+                    await self.ns.extend(ids, self.owner, self.lease)
+                except Exception as exc:
+                    log.warning("extending leases failed: %s", exc)

@@ -1,0 +1,185 @@
+"""One running thread of a workflow (the main function, or a hook): its loop, counter, history.
+
+Results reach the thread in numbered *deliveries*. Each delivery settles some pending durable
+calls (in step order) and runs the thread until it is blocked again. The delivery number of each
+result is stored with its step, so a replay on any worker feeds results back in the very same
+batches and order, and parallel branches number their later calls exactly as they did live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import random as _random
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from memflow.engine.loop import WorkflowLoop
+from memflow.errors import WorkflowInterruption, error_from_dict
+from memflow.store import Command, Thread
+
+_current: contextvars.ContextVar[ThreadRun | None] = contextvars.ContextVar(
+    "memflow_thread", default=None)
+
+
+class NonDeterminismError(RuntimeError):
+    """A replayed workflow made a different durable call than its history recorded."""
+
+
+def current_thread(what: str = "this call") -> ThreadRun:
+    """The workflow thread running now; raises a clear error outside a workflow."""
+    thread = _current.get()
+    if thread is None:
+        raise RuntimeError(f"{what} can only be used inside a workflow function "
+                           "run by a MemFlow worker")
+    return thread
+
+
+@dataclass
+class Pending:
+    """A durable call waiting for its result."""
+
+    future: asyncio.Future[Any]
+    decode: Callable[[Any], Any] | None = None
+
+
+@dataclass
+class ThreadRun:
+    """The live state of one workflow thread on a worker."""
+
+    ref: Thread
+    name: str
+    namespace: str
+    args: list[Any]
+    config: dict[str, Any]
+    attempt: int
+    history: dict[int, dict[str, Any]]
+    loop: WorkflowLoop = field(default_factory=WorkflowLoop)
+    counter: int = 0
+    deliveries: int = 0
+    pending: dict[int, Pending] = field(default_factory=dict)
+    commands: list[Command] = field(default_factory=list)
+    undelivered: list[tuple[int, int]] = field(default_factory=list)
+    task: asyncio.Task[Any] | None = None
+    closing: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        seqs = [s["seq"] for s in self.history.values() if s.get("seq") is not None]
+        self.replay_until = max(seqs, default=0)
+        self._rng = _random.Random(f"{self.ref.run_id}/{self.ref.dim}")
+
+    @property
+    def replaying(self) -> bool:
+        """True while the thread re-runs deliveries its history already recorded."""
+        return self.deliveries < self.replay_until
+
+    def start(self, main: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Create the thread's main task; it runs at the first ``run``."""
+        ctx = contextvars.copy_context()
+        ctx.run(_current.set, self)
+        self.task = self.loop.create_task(main(), context=ctx)
+
+    def run(self) -> None:
+        """Run until blocked, then feed recorded deliveries (replay) until history is used up."""
+        self.loop.run_until_blocked()
+        while self.deliveries < self.replay_until and not self._done():
+            batch = [i for i, s in self.history.items()
+                     if s.get("seq") == self.deliveries + 1 and i in self.pending]
+            self._deliver(sorted(batch), record=False)
+        if not self._done():
+            live = sorted(i for i, s in self.history.items()
+                          if i in self.pending and s["status"] != "pending" and s.get("seq") is None)
+            if live:
+                self._deliver(live, record=True)
+
+    def deliver(self, rows: list[dict[str, Any]]) -> None:
+        """Settle pending calls with newly known step rows, as one live delivery."""
+        idxs = []
+        for row in rows:
+            self.history[row["idx"]] = row
+            if row["idx"] in self.pending and row["status"] != "pending":
+                idxs.append(row["idx"])
+        if idxs:
+            self._deliver(sorted(idxs), record=True)
+
+    def _deliver(self, idxs: list[int], record: bool) -> None:
+        self.deliveries += 1
+        for idx in idxs:
+            pend = self.pending.pop(idx)
+            _settle(pend, self.history[idx])
+            if record:
+                self.undelivered.append((idx, self.deliveries))
+        self.loop.run_until_blocked()
+
+    def _done(self) -> bool:
+        return self.task is not None and self.task.done()
+
+    @property
+    def done(self) -> bool:
+        """True once the thread's function has returned or raised."""
+        return self._done()
+
+    def take_commands(self) -> tuple[list[Command], list[tuple[int, int]]]:
+        """New commands and delivery marks not yet committed (and forget them)."""
+        commands, self.commands = self.commands, []
+        delivered, self.undelivered = self.undelivered, []
+        return commands, delivered
+
+    def next_slot(self, kind: str) -> tuple[int, dict[str, Any] | None]:
+        """Take the next counter slot; returns it with its recorded step, if any."""
+        if self.closing:
+            raise WorkflowInterruption()
+        idx = self.counter
+        self.counter += 1
+        rec = self.history.get(idx)
+        if rec is not None and rec["kind"] != kind:
+            raise NonDeterminismError(
+                f"workflow {self.ref.workflow_id}: step {idx} was a {rec['kind']!r} call in the "
+                f"history but the code now makes a {kind!r} call; workflow code must be "
+                "deterministic")
+        return idx, rec
+
+    def call(self, kind: str, name: str | None = None, options: dict[str, Any] | None = None,
+             decode: Callable[[Any], Any] | None = None) -> asyncio.Future[Any]:
+        """A durable call: a future settled from history, or by a new command's result."""
+        idx, rec = self.next_slot(kind)
+        fut = self.loop.create_future()
+        self.pending[idx] = Pending(fut, decode)
+        if rec is None:
+            self.commands.append(Command(idx, kind, name, options=options or {}))
+        return fut
+
+    def random(self) -> float:
+        """A deterministic random number in [0, 1): the same on every replay."""
+        self.next_slot("random")
+        return self._rng.random()
+
+    def close(self) -> None:
+        """Stop the thread's coroutine; its durable calls raise from now on."""
+        self.closing = True
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            try:
+                self.loop.run_until_blocked()
+            except Exception:  # pragma: no cover - user code failing while cancelled
+                pass
+        self.loop.close()
+
+
+def _settle(pend: Pending, row: dict[str, Any]) -> None:
+    fut = pend.future
+    if fut.done():
+        return
+    if row["status"] == "failed":
+        fut.set_exception(error_from_dict(row.get("error") or {}))
+        return
+    value = row.get("result")
+    if pend.decode is not None:
+        try:
+            value = pend.decode(value)
+        except Exception as exc:
+            fut.set_exception(exc)
+            return
+    fut.set_result(value)

@@ -1,0 +1,123 @@
+"""The error classes of MemFlow, each with the numeric ``code`` of the seed system."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+
+class MemFlowError(Exception):
+    """Base class of every MemFlow error; carries ``code``, ``message`` and ``stack``."""
+
+    code: int = 500
+
+    def __init__(self, message: str = "", code: int | None = None, stack: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.stack = stack or ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as the JSON document stored and returned with ``throw_on_error=False``."""
+        return {"message": self.message, "code": self.code, "stack": self.stack,
+                "type": type(self).__name__}
+
+
+class MemFlowFatalError(MemFlowError):
+    """A failure that is never retried (code 598)."""
+
+    code = 598
+
+
+class MemFlowMaxedError(MemFlowError):
+    """Retries were exhausted (code 597)."""
+
+    code = 597
+
+
+class MemFlowTimeoutError(MemFlowError):
+    """A wait or an activity ran out of time (code 596)."""
+
+    code = 596
+
+
+class MemFlowRetryError(MemFlowError):
+    """A retryable failure (code 599)."""
+
+    code = 599
+
+
+class MemFlowInterruptedError(MemFlowError):
+    """The workflow was interrupted (code 410)."""
+
+    code = 410
+
+
+class DuplicateJobError(MemFlowError):
+    """A workflow with this id is still live in the namespace."""
+
+    code = 409
+
+    def __init__(self, workflow_id: str):
+        super().__init__(f"Duplicate job: {workflow_id}")
+        self.workflow_id = workflow_id
+
+
+class WorkflowNotFoundError(MemFlowError):
+    """No workflow with this id exists in the namespace."""
+
+    code = 404
+
+    def __init__(self, workflow_id: str):
+        super().__init__(f"Workflow not found: {workflow_id}")
+        self.workflow_id = workflow_id
+
+
+class WorkflowInterruption(BaseException):  # noqa: N818 - not an error: control flow
+    """Raised inside workflow code when the engine stops a pass; user code must not swallow it.
+
+    It derives from ``BaseException`` so that ``except Exception`` in a workflow does not catch
+    it; ``did_interrupt`` recognises it for code that catches everything.
+    """
+
+
+NON_RETRYABLE: tuple[type[MemFlowError], ...] = (
+    MemFlowFatalError, MemFlowMaxedError, MemFlowTimeoutError, MemFlowInterruptedError,
+)
+
+_BY_NAME: dict[str, type[MemFlowError]] = {
+    cls.__name__: cls
+    for cls in (MemFlowError, MemFlowFatalError, MemFlowMaxedError, MemFlowTimeoutError,
+                MemFlowRetryError, MemFlowInterruptedError)
+}
+_BY_CODE = {598: MemFlowFatalError, 597: MemFlowMaxedError, 596: MemFlowTimeoutError,
+            599: MemFlowRetryError, 410: MemFlowInterruptedError}
+
+
+def error_to_dict(err: BaseException, code: int | None = None) -> dict[str, Any]:
+    """Serialise any exception to ``{"message", "code", "stack", "type"}``."""
+    stack = "".join(traceback.format_exception(err))
+    if isinstance(err, MemFlowError):
+        return {"message": err.message, "code": code or err.code,
+                "stack": err.stack or stack, "type": type(err).__name__}
+    return {"message": str(err), "code": code or 500, "stack": stack, "type": type(err).__name__}
+
+
+def error_from_dict(data: dict[str, Any]) -> MemFlowError:
+    """Rebuild a MemFlow error from its stored document (the class by name, else by code)."""
+    if data.get("type") == "DuplicateJobError":
+        dup = DuplicateJobError(str(data.get("workflow_id", "")))
+        dup.message = str(data.get("message", dup.message))
+        dup.args = (dup.message,)
+        return dup
+    cls = _BY_NAME.get(str(data.get("type"))) or _BY_CODE.get(int(data.get("code") or 0))
+    cls = cls or MemFlowError
+    return cls(str(data.get("message", "")), code=data.get("code"), stack=data.get("stack"))
+
+
+def did_interrupt(err: BaseException) -> bool:
+    """True when ``err`` is the engine's own interruption of a pass, not a real failure."""
+    import asyncio
+
+    return isinstance(err, WorkflowInterruption | asyncio.CancelledError | GeneratorExit)

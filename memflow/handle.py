@@ -1,0 +1,210 @@
+"""``WorkflowHandle``: read, await, signal and interrupt one workflow from outside."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from memflow import payload
+from memflow.errors import (
+    MemFlowInterruptedError,
+    WorkflowNotFoundError,
+    error_from_dict,
+)
+
+if TYPE_CHECKING:
+    from memflow.client import Client
+    from memflow.store import NamespaceStore
+
+STATUS_CODES = {"running": 1, "completed": 0, "failed": 0, "pending": -1,
+                "interrupted": -100_000_001}
+
+
+@dataclass
+class WorkflowDescription:
+    """What ``describe()`` tells about a run."""
+
+    workflow_id: str
+    run_id: str
+    workflow_name: str
+    task_queue: str
+    status: str
+    created_at: datetime | None
+    completed_at: datetime | None
+    attempt: int
+    parent_workflow_id: str | None
+    children: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    entity_type: str | None = None
+
+
+class WorkflowHandle:
+    """A reference to the latest run of a workflow id in a namespace (no I/O to create)."""
+
+    def __init__(self, client: Client, namespace: str, workflow_id: str,
+                 task_queue: str | None = None, workflow_name: str | None = None,
+                 run_id: str | None = None):
+        self.client = client
+        self.namespace = namespace
+        self.workflow_id = workflow_id
+        self.task_queue = task_queue
+        self.workflow_name = workflow_name
+        self.run_id = run_id
+
+    def __repr__(self) -> str:
+        return f"WorkflowHandle({self.workflow_id!r}, namespace={self.namespace!r})"
+
+    async def _ns(self) -> NamespaceStore:
+        return await self.client._namespace(self.namespace)
+
+    async def _row(self) -> dict[str, Any]:
+        row = await (await self._ns()).get(self.workflow_id)
+        if row is None:
+            raise WorkflowNotFoundError(self.workflow_id)
+        self.run_id = row["run_id"]
+        return row
+
+    async def result(self, state: bool = False, throw_on_error: bool = True,
+                     timeout: float | None = None) -> Any:
+        """The workflow's return value, once it has one; a failure raises its error class.
+
+        ``timeout`` (seconds) raises ``TimeoutError`` without affecting the workflow.
+        """
+        ns = await self._ns()
+        done = asyncio.Event()
+        unsubscribe = ns.store.notifier.subscribe(ns.namespace, f"d:{self.workflow_id}",
+                                                  lambda _k: done.set())
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        try:
+            await ns.store.notifier.wait_listening(ns.namespace)
+            while True:
+                done.clear()
+                row = await self._row()
+                if row["status"] in ("completed", "failed", "interrupted"):
+                    return self._outcome(row, state, throw_on_error)
+                wait = 5.0
+                if deadline is not None:
+                    wait = min(wait, deadline - loop.time())
+                    if wait <= 0:
+                        raise TimeoutError(f"workflow {self.workflow_id} did not finish within "
+                                           f"{timeout}s")
+                try:
+                    await asyncio.wait_for(done.wait(), wait)
+                except TimeoutError:
+                    pass
+        finally:
+            unsubscribe()
+
+    def _outcome(self, row: dict[str, Any], state: bool, throw_on_error: bool) -> Any:
+        if state:
+            return _state(row)
+        status = row["status"]
+        if status == "completed":
+            return row["result"]
+        err = row["error"] or {}
+        if status == "interrupted" and err.get("throw") is False:
+            return None
+        if not throw_on_error:
+            return {"$error": {k: err.get(k) for k in ("message", "code", "stack")}}
+        if status == "interrupted":
+            raise MemFlowInterruptedError(str(err.get("message", "interrupted")),
+                                          stack=err.get("stack"))
+        raise error_from_dict(err)
+
+    async def state(self, metadata: bool = False) -> dict[str, Any]:
+        """``{"done", "response", "$error"}`` (and the run's metadata with ``metadata=True``)."""
+        row = await self._row()
+        out = _state(row)
+        if metadata:
+            out["metadata"] = {k: row[k] for k in ("workflow_id", "run_id", "name",
+                                                   "task_queue", "status", "created_at",
+                                                   "updated_at", "completed_at", "attempt")}
+        return out
+
+    async def status(self) -> int:
+        """>0 running, 0 complete (or failed), -1 pending, below -100,000,000 interrupted."""
+        return STATUS_CODES[(await self._row())["status"]]
+
+    async def describe(self) -> WorkflowDescription:
+        """The run's status, times, parent and children."""
+        row = await self._row()
+        children = await (await self._ns()).children(row["run_id"])
+        return WorkflowDescription(
+            workflow_id=row["workflow_id"], run_id=row["run_id"], workflow_name=row["name"],
+            task_queue=row["task_queue"], status=row["status"], created_at=row["created_at"],
+            completed_at=row["completed_at"], attempt=row["attempt"],
+            parent_workflow_id=row["parent_id"], children=children, error=row["error"],
+            entity_type=row["entity_type"])
+
+    async def signal(self, signal_id: str, data: Any = None) -> None:
+        """Send a signal (the same as ``client.workflow.signal``)."""
+        await self.client.workflow.signal(signal_id, data, namespace=self.namespace)
+
+    async def interrupt(self, reason: str | None = None, throw: bool = True,
+                        descend: bool = False, expire: float | None = None) -> None:
+        """Stop the workflow now (and its children with ``descend``); its result becomes a
+        ``MemFlowInterruptedError`` (code 410), or ``None`` with ``throw=False``."""
+        await self._row()
+        doc = {"message": reason or f"workflow {self.workflow_id} was interrupted", "code": 410,
+               "type": "MemFlowInterruptedError", "stack": "", "throw": bool(throw)}
+        await (await self._ns()).interrupt(self.workflow_id, payload.dumps(doc), descend,
+                                           expire)
+
+    async def export(self, allow: list[str] | None = None, block: list[str] | None = None,
+                     values: bool = True) -> dict[str, Any]:
+        """The run as a document: ``data``, ``state``, ``status``, ``timeline``, ``transitions``."""
+        row = await self._row()
+        steps = await (await self._ns()).steps(row["run_id"])
+        timeline = []
+        for s in steps:
+            entry: dict[str, Any] = {
+                "index": s["idx"], "dimension": s["dim"], "kind": s["kind"], "name": s["name"],
+                "status": s["status"], "created_at": s["created_at"],
+                "completed_at": s["completed_at"],
+                "duration_ms": None if s["completed_at"] is None else round(
+                    (s["completed_at"] - s["created_at"]).total_seconds() * 1000, 3),
+            }
+            if values:
+                entry["result"] = s["result"]
+                entry["error"] = s["error"]
+            timeline.append(entry)
+        out = {
+            "data": {"workflow_id": row["workflow_id"], "run_id": row["run_id"],
+                     "workflow_name": row["name"], "task_queue": row["task_queue"],
+                     "args": row["args"] if values else None,
+                     "parent_workflow_id": row["parent_id"],
+                     "entity": row["entity"] if values else None,
+                     "search": row["search"] if values else None},
+            "state": _state(row),
+            "status": row["status"],
+            "timeline": timeline,
+            "transitions": [{"status": "created", "at": row["created_at"]}] + (
+                [{"status": row["status"], "at": row["completed_at"]}]
+                if row["completed_at"] else []),
+        }
+        keys = set(out)
+        if allow:
+            keys &= set(allow)
+        if block:
+            keys -= set(block)
+        return {k: v for k, v in out.items() if k in keys}
+
+    async def entity(self) -> Any:
+        """The workflow's entity document, as it is now (read-only)."""
+        return (await self._row())["entity"]
+
+    async def query_state(self, fields: list[str]) -> dict[str, Any]:
+        """The named search fields (``None`` for a missing one)."""
+        search = (await self._row())["search"] or {}
+        return {f: search.get(f) for f in fields}
+
+
+def _state(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"done": row["status"] in ("completed", "failed", "interrupted"),
+                           "response": row["result"]}
+    if row["error"] is not None:
+        out["$error"] = {k: row["error"].get(k) for k in ("message", "code", "stack")}
+    return out

@@ -1,0 +1,145 @@
+"""JSON payloads: strict encoding (what Postgres JSONB holds exactly) and typed decoding."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+from typing import Any
+
+import orjson
+
+_OPTS = orjson.OPT_SERIALIZE_DATACLASS | orjson.OPT_SERIALIZE_UUID
+
+
+def _default(obj: Any) -> Any:
+    dump = getattr(obj, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
+
+
+def _check(value: Any, what: str) -> None:
+    """Reject what JSON or JSONB cannot hold exactly: NaN/Infinity and NUL in strings."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is str:
+            if "\x00" in v:
+                raise ValueError(f"{what}: strings may not contain NUL (\\u0000)")
+        elif t is float:
+            if not math.isfinite(v):
+                raise ValueError(f"{what}: {v} is not valid JSON")
+        elif t is dict:
+            for k, item in v.items():
+                if type(k) is not str:
+                    raise TypeError(f"{what}: dict keys must be strings, got {k!r}")
+                if "\x00" in k:
+                    raise ValueError(f"{what}: keys may not contain NUL (\\u0000)")
+                stack.append(item)
+        elif t is list or t is tuple:
+            stack.extend(v)
+        elif t in (int, bool) or v is None:
+            continue
+        elif dataclasses.is_dataclass(v) and not isinstance(v, type):
+            stack.append(dataclasses.asdict(v))
+        elif callable(getattr(v, "model_dump", None)):
+            stack.append(v.model_dump(mode="json"))
+
+
+def dumps(value: Any, what: str = "value") -> str:
+    """Encode ``value`` to JSON text, or raise ``TypeError``/``ValueError`` naming ``what``."""
+    _check(value, what)
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTS).decode()
+    except orjson.JSONEncodeError as exc:
+        if "recursion" in str(exc).lower():
+            return _deep_dumps(value, what)
+        if "str is not valid UTF-8" in str(exc):
+            raise ValueError(f"{what}: strings must be valid UTF-8 (no lone surrogates)") from None
+        raise TypeError(f"{what} is not JSON-encodable: {exc}") from None
+
+
+def _deep_dumps(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, default=_default, allow_nan=False, ensure_ascii=False,
+                          separators=(",", ":"))
+    except RecursionError:
+        raise ValueError(f"{what} is nested too deeply to encode") from None
+
+
+def loads(text: str | bytes | None) -> Any:
+    """Decode JSON text (``None`` stays ``None``)."""
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def to_jsonable(value: Any, what: str = "value") -> Any:
+    """A plain JSON value (dicts, lists, str, numbers) equal to ``value`` once encoded."""
+    return loads(dumps(value, what))
+
+
+def decode_as(value: Any, hint: Any) -> Any:
+    """Turn a decoded JSON value into ``hint`` when it names a dataclass or pydantic model."""
+    if value is None or hint is None or hint is Any:
+        return value
+    origin = typing.get_origin(hint)
+    if origin in (list, tuple, set) and isinstance(value, list):
+        args = typing.get_args(hint)
+        if args:
+            return origin(decode_as(v, args[0]) for v in value)
+        return value
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        for arg in typing.get_args(hint):
+            if arg is not type(None):
+                try:
+                    return decode_as(value, arg)
+                except (TypeError, ValueError):
+                    continue
+        return value
+    if isinstance(hint, type):
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            hints = _hints(hint)
+            fields = {f.name for f in dataclasses.fields(hint)}
+            return hint(**{k: decode_as(v, hints.get(k)) for k, v in value.items()
+                           if k in fields})
+        validate = getattr(hint, "model_validate", None)
+        if callable(validate) and isinstance(value, dict):
+            return validate(value)
+    return value
+
+
+def _hints(obj: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(obj)
+    except Exception:
+        return {}
+
+
+def param_hints(fn: Any) -> tuple[list[Any], Any]:
+    """The annotated types of ``fn``'s positional parameters and of its return value."""
+    import inspect
+
+    hints = _hints(fn)
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return [], hints.get("return")
+    return [hints.get(p.name) for p in params
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)], hints.get("return")
+
+
+def decode_args(fn: Any, args: list[Any]) -> list[Any]:
+    """Decode positional arguments by ``fn``'s annotations."""
+    hints, _ = param_hints(fn)
+    if not any(hints):
+        return args
+    return [decode_as(a, hints[i] if i < len(hints) else None) for i, a in enumerate(args)]

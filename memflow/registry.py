@@ -1,0 +1,99 @@
+"""What a process has registered: activity functions (per queue) and interceptors."""
+
+from __future__ import annotations
+
+import inspect
+import types
+from collections.abc import Callable
+from typing import Any
+
+_activities: dict[str | None, dict[str, Callable[..., Any]]] = {}
+_interceptors: list[Any] = []
+_activity_interceptors: list[Any] = []
+
+
+def normalize_activities(activities: Any) -> dict[str, Callable[..., Any]]:
+    """Activities as name → callable, from a dict, a list, a module, a class or an object."""
+    if activities is None:
+        return {}
+    if isinstance(activities, dict):
+        out = {}
+        for name, fn in activities.items():
+            if not isinstance(name, str) or not callable(fn):
+                raise TypeError("an activity dict maps names (str) to callables")
+            out[name] = fn
+        return out
+    if isinstance(activities, list | tuple):
+        out = {}
+        for fn in activities:
+            if not callable(fn) or not hasattr(fn, "__name__"):
+                raise TypeError(f"activity {fn!r} is not a named callable")
+            out[fn.__name__] = fn
+        return out
+    if isinstance(activities, types.ModuleType):
+        return {n: f for n, f in vars(activities).items()
+                if not n.startswith("_") and inspect.isfunction(f)
+                and f.__module__ == activities.__name__}
+    if isinstance(activities, type):
+        try:
+            target: Any = activities()
+        except TypeError:
+            target = activities
+    else:
+        target = activities
+    out = {}
+    for n in dir(target):
+        if n.startswith("_"):
+            continue
+        fn = getattr(target, n)
+        if callable(fn) and not isinstance(fn, type):
+            out[n] = fn
+    if not out:
+        raise TypeError(f"{activities!r} has no public methods to use as activities")
+    return out
+
+
+def register_activities(activities: Any, queue: str | None = None) -> dict[str, Callable[..., Any]]:
+    """Register activities for ``queue`` (or process-wide with ``None``); returns them by name."""
+    found = normalize_activities(activities)
+    _activities.setdefault(queue, {}).update(found)
+    return found
+
+
+def find_activity(queue: str | None, name: str) -> Callable[..., Any] | None:
+    """The activity ``name`` for ``queue``, falling back to process-wide registrations."""
+    fn = _activities.get(queue, {}).get(name)
+    if fn is None:
+        fn = _activities.get(None, {}).get(name)
+    return fn
+
+
+def interceptors() -> list[Any]:
+    """Workflow interceptors, outermost first."""
+    return list(_interceptors)
+
+
+def activity_interceptors() -> list[Any]:
+    """Activity interceptors, outermost first."""
+    return list(_activity_interceptors)
+
+
+def register_interceptor(interceptor: Any) -> None:
+    """Add a workflow interceptor (an object with ``async execute(ctx, next)``)."""
+    if not callable(getattr(interceptor, "execute", None)):
+        raise TypeError("an interceptor needs an `execute(ctx, next)` method")
+    _interceptors.append(interceptor)
+
+
+def register_activity_interceptor(interceptor: Any) -> None:
+    """Add an activity interceptor (``async execute(activity_ctx, workflow_ctx, next)``)."""
+    if not callable(getattr(interceptor, "execute", None)):
+        raise TypeError("an activity interceptor needs an `execute(activity_ctx, "
+                        "workflow_ctx, next)` method")
+    _activity_interceptors.append(interceptor)
+
+
+def clear_interceptors() -> None:
+    """Remove every workflow and activity interceptor."""
+    _interceptors.clear()
+    _activity_interceptors.clear()

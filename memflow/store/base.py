@@ -1,0 +1,151 @@
+"""The one gate to Postgres: a pooled, self-reconnecting store shared per DSN in a process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from memflow.store.notify import Notifier
+from memflow.store.schema import MIGRATIONS
+
+log = logging.getLogger("memflow.store")
+T = TypeVar("T")
+
+NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+RECONNECT_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+def validate_namespace(namespace: Any) -> str:
+    """Return ``namespace`` if it is a safe schema name, else raise ``ValueError``."""
+    if not isinstance(namespace, str) or not NAMESPACE_RE.match(namespace):
+        raise ValueError(f"invalid namespace {namespace!r}: it must match [a-z][a-z0-9_]{{0,62}}")
+    if namespace.startswith("pg_") or namespace == "information_schema":
+        raise ValueError(f"invalid namespace {namespace!r}: reserved by PostgreSQL")
+    return namespace
+
+
+class Store:
+    """Connection pool, migrations and notifications for one DSN."""
+
+    _instances: dict[tuple[str, int], Store] = {}
+
+    def __init__(self, dsn: str, role: str):
+        self.dsn = dsn
+        self.role = role
+        self.pool = AsyncConnectionPool(
+            dsn, min_size=1, max_size=12, open=False, name=f"memflow-{role}",
+            kwargs={"autocommit": True, "application_name": f"memflow-{role}"},
+            reconnect_timeout=0,
+        )
+        self.notifier = Notifier(dsn)
+        self._migrated: set[str] = set()
+        self._migrate_lock = asyncio.Lock()
+        self._opened = False
+        self._open_lock = asyncio.Lock()
+        self.closed = False
+
+    @classmethod
+    async def get(cls, dsn: str, role: str = "client") -> Store:
+        """The shared store of this DSN for the running event loop, opened on first use."""
+        key = (dsn, id(asyncio.get_running_loop()))
+        store = cls._instances.get(key)
+        if store is None or store.closed:
+            store = cls(dsn, role)
+            cls._instances[key] = store
+        await store.open()
+        return store
+
+    @classmethod
+    async def close_all(cls) -> None:
+        """Close every store of the running event loop."""
+        loop_id = id(asyncio.get_running_loop())
+        for key, store in list(cls._instances.items()):
+            if key[1] == loop_id:
+                await store.close()
+                del cls._instances[key]
+
+    async def open(self) -> None:
+        """Open the pool and the notification listener (idempotent)."""
+        async with self._open_lock:
+            if self._opened:
+                return
+            await self.pool.open(wait=False)
+            await self.notifier.start()
+            self._opened = True
+
+    async def close(self) -> None:
+        """Close the pool and the listener."""
+        self.closed = True
+        await self.notifier.stop()
+        await self.pool.close()
+
+    async def run(self, fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]],
+                  *, retry_for: float = 3600.0) -> T:
+        """Run ``fn(conn)`` on a pooled connection, retrying through lost connections.
+
+        ``fn`` must be safe to run again: every write in the store is idempotent by key.
+        """
+        delay = 0.05
+        waited = 0.0
+        while True:
+            try:
+                async with self.pool.connection() as conn:
+                    return await fn(conn)
+            except RECONNECT_ERRORS as exc:
+                if self.closed or waited >= retry_for:
+                    raise
+                log.warning("database connection lost (%s); retrying in %.2fs", exc, delay)
+                await asyncio.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 2.0)
+                await self.pool.check()
+
+    async def fetch(self, query: str, params: Any = None) -> list[dict[str, Any]]:
+        """Rows of one statement, as dicts."""
+        async def go(conn: psycopg.AsyncConnection[Any]) -> list[dict[str, Any]]:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(query, params)
+                return await cur.fetchall() if cur.description else []
+        return await self.run(go)
+
+    async def migrate(self, namespace: str) -> None:
+        """Create or upgrade the tables of ``namespace`` (safe from many processes at once)."""
+        validate_namespace(namespace)
+        if namespace in self._migrated:
+            return
+        async with self._migrate_lock:
+            if namespace in self._migrated:
+                return
+            await self.run(lambda conn: _migrate(conn, namespace))
+            self._migrated.add(namespace)
+
+
+def schema_sql(template: str, namespace: str) -> str:
+    """``template`` with ``{s}`` replaced by the quoted schema of an already validated namespace."""
+    return template.replace("{s}", f'"{namespace}"')
+
+
+async def _migrate(conn: psycopg.AsyncConnection[Any], namespace: str) -> None:
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('memflow-migrate'), "
+                           "hashtext(%s))", (namespace,))
+        await conn.execute(schema_sql("CREATE SCHEMA IF NOT EXISTS {s}", namespace))
+        await conn.execute(schema_sql(
+            "CREATE TABLE IF NOT EXISTS {s}.migrations (version int PRIMARY KEY, "
+            "applied_at timestamptz NOT NULL DEFAULT now())", namespace))
+        cur = await conn.execute(schema_sql("SELECT coalesce(max(version), 0) FROM {s}.migrations",
+                                            namespace))
+        row = await cur.fetchone()
+        current = row[0] if row else 0
+        for version, ddl in MIGRATIONS:
+            if version > current:
+                await conn.execute(schema_sql(ddl, namespace))  # type: ignore[arg-type]
+                await conn.execute(schema_sql("INSERT INTO {s}.migrations (version) VALUES (%s)",
+                                              namespace), (version,))

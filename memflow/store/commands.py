@@ -1,0 +1,190 @@
+"""The SQL of each durable command a workflow pass records.
+
+Every statement first inserts the command's step row ``ON CONFLICT DO NOTHING`` and does its
+other writes only when that insert happened, so a pass that runs twice records each step once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from memflow.store.fragments import NOTIFY_WOKEN, START, WAKE
+
+
+@dataclass
+class Command:
+    """A durable call a workflow made that is not in its history yet."""
+
+    idx: int
+    kind: str
+    name: str | None = None
+    input: Any = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def immediate(self) -> bool:
+        """True when the command's result is known as soon as it is committed."""
+        return self.kind in ("signal", "start_child", "entity", "search", "emit", "interrupt",
+                             "hook") or (self.kind == "wait")
+
+
+@dataclass
+class Thread:
+    """Where a command belongs: the run, its thread (dimension) and the thread's queue."""
+
+    workflow_id: str
+    run_id: str
+    dim: str
+    task_queue: str
+
+
+Statement = tuple[str, dict[str, Any]]
+
+_STEP = """INSERT INTO {s}.steps (run_id, dim, idx, kind, name, status, input, result, error,
+                               completed_at)
+VALUES (%(run_id)s, %(dim)s, %(idx)s, %(kind)s, %(name)s, %(status)s, %(input)s, %(result)s,
+        %(error)s, CASE WHEN %(status)s = 'pending' THEN NULL ELSE now() END)
+ON CONFLICT DO NOTHING RETURNING status, result, error"""
+
+
+def step_params(t: Thread, c: Command, status: str = "pending", result: Any = None,
+                error: Any = None) -> dict[str, Any]:
+    """The parameters of a step row for command ``c`` of thread ``t`` (values as JSON text)."""
+    return {"run_id": t.run_id, "dim": t.dim, "idx": c.idx, "kind": c.kind, "name": c.name,
+            "status": status, "input": c.options.get("input_json"), "result": result,
+            "error": error}
+
+
+def activity(t: Thread, c: Command, channel: str) -> list[Statement]:
+    """Record an activity step and enqueue its task on the activity topic."""
+    sql = f"""WITH st AS ({_STEP}),
+q AS (INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload)
+      SELECT %(queue)s, 'a', %(run_id)s, %(dim)s, %(idx)s, %(payload)s FROM st RETURNING queue)
+SELECT pg_notify(%(channel)s, 'q:' || queue) FROM q"""
+    params = step_params(t, c)
+    params.update(queue=c.options["queue"], payload=c.options["payload"], channel=channel)
+    return [(sql, params)]
+
+
+def sleep(t: Thread, c: Command, channel: str) -> list[Statement]:
+    """Record a durable timer: a pending step and a task that becomes visible when it is due."""
+    sql = f"""WITH st AS ({_STEP}),
+q AS (INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload, visible_at)
+      SELECT %(queue)s, 't', %(run_id)s, %(dim)s, %(idx)s, %(payload)s,
+             now() + %(seconds)s::float8 * interval '1 second' FROM st RETURNING queue)
+SELECT pg_notify(%(channel)s, 'q:' || queue) FROM q"""
+    params = step_params(t, c)
+    params.update(queue=t.task_queue, seconds=c.options["seconds"], channel=channel,
+                  payload=c.options.get("payload", '{"result": ' + repr(c.options["seconds"]) + "}"))
+    return [(sql, params)]
+
+
+def signal_lock(signal_id: str) -> Statement:
+    """Serialise senders and waiters of one signal id within the namespace."""
+    return ("SELECT pg_advisory_xact_lock(hashtext('memflow-signal'), hashtext(%(sid)s))",
+            {"sid": signal_id})
+
+
+def wait(t: Thread, c: Command, channel: str) -> list[Statement]:
+    """Record a wait for a signal, consuming a signal that was sent before the wait."""
+    sql = f"""WITH sig AS (
+    DELETE FROM {{s}}.signals WHERE id = (
+        SELECT id FROM {{s}}.signals WHERE signal_id = %(name)s
+           AND NOT EXISTS (SELECT 1 FROM {{s}}.steps
+                            WHERE run_id = %(run_id)s AND dim = %(dim)s AND idx = %(idx)s)
+         ORDER BY id LIMIT 1)
+    RETURNING data),
+st AS (
+    INSERT INTO {{s}}.steps (run_id, dim, idx, kind, name, status, result, completed_at)
+    SELECT %(run_id)s, %(dim)s, %(idx)s, 'wait', %(name)s,
+           CASE WHEN EXISTS (SELECT 1 FROM sig) THEN 'done' ELSE 'pending' END,
+           (SELECT data FROM sig),
+           CASE WHEN EXISTS (SELECT 1 FROM sig) THEN now() END
+    ON CONFLICT DO NOTHING RETURNING status, result, error),
+tm AS (
+    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload, visible_at)
+    SELECT %(queue)s, 't', %(run_id)s, %(dim)s, %(idx)s, %(payload)s,
+           now() + %(timeout)s::float8 * interval '1 second'
+      FROM st WHERE st.status = 'pending' AND %(timeout)s::float8 IS NOT NULL
+    RETURNING queue)
+SELECT st.status, st.result, st.error,
+       (SELECT pg_notify(%(channel)s, 'q:' || queue) FROM tm) AS notified
+  FROM st"""
+    params = step_params(t, c)
+    params.update(queue=t.task_queue, timeout=c.options.get("timeout"), channel=channel,
+                  payload=c.options.get("timeout_payload"))
+    return [signal_lock(c.name or ""), (sql, params)]
+
+
+def send_signal(signal_id: str, data_json: str, channel: str,
+                step: dict[str, Any] | None = None) -> list[Statement]:
+    """Deliver a signal to every thread waiting for it, or keep it for the first later wait.
+
+    With ``step``, the send is also recorded as that step, and happens only if the step is new.
+    """
+    if step is None:
+        head = "st AS (SELECT 1)"
+    else:
+        head = f"st AS ({_STEP})"
+    sql = f"""WITH {head},
+woken AS (
+    UPDATE {{s}}.steps SET status = 'done', result = %(data)s, completed_at = now()
+     WHERE kind = 'wait' AND status = 'pending' AND name = %(sid)s
+       AND EXISTS (SELECT 1 FROM st)
+    RETURNING run_id, dim),
+kept AS (
+    INSERT INTO {{s}}.signals (signal_id, data)
+    SELECT %(sid)s, %(data)s FROM st WHERE NOT EXISTS (SELECT 1 FROM woken)
+    RETURNING id),
+{WAKE}
+SELECT (SELECT count(*) FROM woken) AS delivered, (SELECT count(*) FROM kept) AS kept,
+       (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified"""
+    params: dict[str, Any] = dict(step or {})
+    params.update(sid=signal_id, data=data_json, channel=channel)
+    return [signal_lock(signal_id), (sql, params)]
+
+
+def start_workflow(params: dict[str, Any], channel: str, *, guard: str = "") -> Statement:
+    """Start a workflow run; returns its ``run_id`` row, or no row when the id is live."""
+    sql = f"""WITH {START.replace('{guard}', guard)}
+SELECT up.run_id, (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue)
+                                         FROM first_pass) n) AS notified
+  FROM up"""
+    return sql, {**params, "channel": channel}
+
+
+def child(t: Thread, c: Command, channel: str) -> list[Statement]:
+    """Start a child workflow and record the step that waits for it (or holds its id)."""
+    start = c.kind == "start_child"
+    guard = """WHERE NOT EXISTS (SELECT 1 FROM {s}.steps
+                  WHERE run_id = %(p_run_id)s AND dim = %(p_dim)s AND idx = %(p_idx)s)"""
+    body = START.replace("{guard}", guard)
+    sql = f"""WITH {body},
+st AS (
+    INSERT INTO {{s}}.steps (run_id, dim, idx, kind, name, status, result, error, completed_at)
+    SELECT %(p_run_id)s, %(p_dim)s, %(p_idx)s, %(kind)s, %(workflow_id)s,
+           CASE WHEN NOT EXISTS (SELECT 1 FROM up) THEN 'failed'
+                WHEN %(is_start)s THEN 'done' ELSE 'pending' END,
+           CASE WHEN %(is_start)s AND EXISTS (SELECT 1 FROM up) THEN to_jsonb(%(workflow_id)s::text)
+           END,
+           CASE WHEN NOT EXISTS (SELECT 1 FROM up) THEN %(dup_error)s::jsonb END,
+           CASE WHEN %(is_start)s OR NOT EXISTS (SELECT 1 FROM up) THEN now() END
+    ON CONFLICT DO NOTHING RETURNING status, result, error)
+SELECT st.status, st.result, st.error,
+       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue) FROM first_pass) n)
+         AS notified
+  FROM st"""
+    params = dict(c.options["start"])
+    params.update(p_run_id=t.run_id, p_dim=t.dim, p_idx=c.idx, kind=c.kind, is_start=start,
+                  dup_error=c.options["dup_error"], channel=channel)
+    if not start:
+        params.update(parent_id=t.workflow_id, parent_run_id=t.run_id, parent_dim=t.dim,
+                      parent_idx=c.idx)
+    return [(sql, params)]
+
+
+def recorded(t: Thread, c: Command, status: str, result_json: str | None,
+             error_json: str | None = None) -> list[Statement]:
+    """Record a step whose result the pass already knows."""
+    return [(_STEP, step_params(t, c, status, result_json, error_json))]

@@ -1,0 +1,52 @@
+"""SQL pieces shared by several statements of the store."""
+
+from __future__ import annotations
+
+# Wakes the threads listed in a CTE named ``woken(run_id, dim)``: upserts their pass task
+# (bumping ``wake`` when one exists, so a pass in progress runs again) and yields the queue
+# of each, for NOTIFY. Threads of workflows that are no longer running are left alone.
+WAKE = """
+wk AS (
+    INSERT INTO {s}.tasks (queue, kind, run_id, dim)
+    SELECT DISTINCT coalesce(th.task_queue, w.task_queue), 'w', woken.run_id, woken.dim
+      FROM woken
+      JOIN {s}.workflows w ON w.run_id = woken.run_id AND w.status = 'running'
+      LEFT JOIN {s}.threads th ON th.run_id = woken.run_id AND th.dim = woken.dim
+     WHERE woken.dim = '' OR th.status = 'running'
+    ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE SET wake = {s}.tasks.wake + 1
+    RETURNING queue
+)"""
+
+NOTIFY_WOKEN = ("SELECT pg_notify(%(channel)s, 'q:' || queue) "
+                "FROM (SELECT DISTINCT queue FROM wk) woken_queues")
+
+# Starts a workflow run (a fresh id, or an id whose previous run has expired) and enqueues its
+# first pass unless it is created pending. Expects %(…)s parameters named as below.
+START = """
+up AS (
+    INSERT INTO {s}.workflows AS cur (workflow_id, run_id, name, task_queue, status, args,
+        entity_type, search, config, signal_in, parent_id, parent_run_id, parent_dim,
+        parent_idx, expire_seconds, expire_at)
+    SELECT %(workflow_id)s, %(run_id)s, %(name)s, %(task_queue)s, %(status)s, %(args)s,
+        %(entity_type)s, %(search)s, %(config)s, %(signal_in)s, %(parent_id)s,
+        %(parent_run_id)s, %(parent_dim)s, %(parent_idx)s, %(expire)s,
+        CASE WHEN %(pending)s::float8 IS NULL THEN NULL
+             ELSE now() + %(pending)s::float8 * interval '1 second' END
+    {guard}
+    ON CONFLICT (workflow_id) DO UPDATE SET
+        run_id = EXCLUDED.run_id, name = EXCLUDED.name, task_queue = EXCLUDED.task_queue,
+        status = EXCLUDED.status, args = EXCLUDED.args, result = NULL, error = NULL,
+        entity_type = EXCLUDED.entity_type, entity = '{}'::jsonb, search = EXCLUDED.search,
+        config = EXCLUDED.config, attempt = 1, signal_in = EXCLUDED.signal_in,
+        parent_id = EXCLUDED.parent_id, parent_run_id = EXCLUDED.parent_run_id,
+        parent_dim = EXCLUDED.parent_dim, parent_idx = EXCLUDED.parent_idx,
+        created_at = now(), updated_at = now(), completed_at = NULL,
+        expire_seconds = EXCLUDED.expire_seconds, expire_at = EXCLUDED.expire_at
+      WHERE cur.status <> 'running' AND cur.expire_at IS NOT NULL AND cur.expire_at <= now()
+    RETURNING run_id, task_queue, status
+),
+first_pass AS (
+    INSERT INTO {s}.tasks (queue, kind, run_id, dim)
+    SELECT task_queue, 'w', run_id, '' FROM up WHERE status = 'running'
+    RETURNING queue
+)"""

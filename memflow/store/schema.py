@@ -1,0 +1,111 @@
+"""The tables of one namespace (a Postgres schema), as versioned migrations.
+
+``{s}`` stands for the quoted schema name. Migrations run under a transaction-scoped advisory
+lock, so any number of processes may run them at once; each version is applied exactly once.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (1, """
+CREATE TABLE {s}.workflows (
+    workflow_id    text PRIMARY KEY,
+    run_id         text NOT NULL UNIQUE,
+    name           text NOT NULL,
+    task_queue     text NOT NULL,
+    status         text NOT NULL,
+    args           jsonb NOT NULL,
+    result         jsonb,
+    error          jsonb,
+    entity_type    text,
+    entity         jsonb NOT NULL DEFAULT '{}'::jsonb,
+    search         jsonb NOT NULL DEFAULT '{}'::jsonb,
+    config         jsonb NOT NULL DEFAULT '{}'::jsonb,
+    attempt        int NOT NULL DEFAULT 1,
+    signal_in      boolean,
+    parent_id      text,
+    parent_run_id  text,
+    parent_dim     text,
+    parent_idx     int,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    completed_at   timestamptz,
+    expire_seconds double precision NOT NULL DEFAULT 1,
+    expire_at      timestamptz
+);
+CREATE INDEX workflows_listing ON {s}.workflows (status, task_queue, name);
+CREATE INDEX workflows_parent ON {s}.workflows (parent_run_id) WHERE parent_run_id IS NOT NULL;
+CREATE INDEX workflows_completed ON {s}.workflows (completed_at) WHERE completed_at IS NOT NULL;
+CREATE INDEX workflows_entity_type ON {s}.workflows (entity_type) WHERE entity_type IS NOT NULL;
+
+CREATE TABLE {s}.threads (
+    run_id       text NOT NULL,
+    dim          text NOT NULL,
+    name         text NOT NULL,
+    task_queue   text NOT NULL,
+    args         jsonb NOT NULL,
+    status       text NOT NULL,
+    result       jsonb,
+    error        jsonb,
+    parent_dim   text,
+    parent_idx   int,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    completed_at timestamptz,
+    PRIMARY KEY (run_id, dim)
+);
+
+CREATE TABLE {s}.steps (
+    run_id       text NOT NULL,
+    dim          text NOT NULL,
+    idx          int NOT NULL,
+    kind         text NOT NULL,
+    name         text,
+    status       text NOT NULL,
+    input        jsonb,
+    result       jsonb,
+    error        jsonb,
+    seq          int,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    completed_at timestamptz,
+    PRIMARY KEY (run_id, dim, idx)
+);
+CREATE INDEX steps_waiting ON {s}.steps (name) WHERE kind = 'wait' AND status = 'pending';
+
+CREATE TABLE {s}.tasks (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    queue       text NOT NULL,
+    kind        text NOT NULL,
+    run_id      text NOT NULL,
+    dim         text NOT NULL DEFAULT '',
+    idx         int,
+    payload     jsonb,
+    visible_at  timestamptz NOT NULL DEFAULT now(),
+    attempts    int NOT NULL DEFAULT 0,
+    wake        int NOT NULL DEFAULT 0,
+    lease_owner text,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX tasks_ready ON {s}.tasks (queue, visible_at);
+CREATE UNIQUE INDEX tasks_pass ON {s}.tasks (run_id, dim) WHERE kind = 'w';
+CREATE INDEX tasks_run ON {s}.tasks (run_id);
+
+CREATE TABLE {s}.signals (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    signal_id  text NOT NULL,
+    data       jsonb,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX signals_by_id ON {s}.signals (signal_id, id);
+
+CREATE TABLE {s}.events (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    topic      text NOT NULL,
+    message    jsonb,
+    run_id     text,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX events_by_topic ON {s}.events (topic, id);
+"""),
+]
+
+LATEST = MIGRATIONS[-1][0]

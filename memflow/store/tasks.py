@@ -1,0 +1,116 @@
+"""The work queue: claiming tasks with leases, extending and releasing them, completing steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from memflow.store.fragments import NOTIFY_WOKEN, WAKE
+
+
+@dataclass
+class Task:
+    """A claimed unit of work: a workflow pass ('w'), an activity ('a') or a due timer ('t')."""
+
+    id: int
+    queue: str
+    kind: str
+    run_id: str
+    dim: str
+    idx: int | None
+    payload: Any
+    attempts: int
+    wake: int
+
+
+class TaskQueries:
+    """Queue statements of a namespace (mixed into NamespaceStore)."""
+
+    store: Any
+    namespace: str
+
+    def q(self, template: str) -> str:  # pragma: no cover - provided by NamespaceStore
+        raise NotImplementedError
+
+    async def claim(self, queues: list[str], owner: str, lease: float, limit: int) -> list[Task]:
+        """Lease up to ``limit`` visible tasks of ``queues`` (oldest first, skipping locked)."""
+        sql = self.q("""UPDATE {s}.tasks t
+   SET lease_owner = %(owner)s, attempts = t.attempts + 1,
+       visible_at = now() + %(lease)s::float8 * interval '1 second'
+ WHERE t.id IN (SELECT id FROM {s}.tasks
+                 WHERE queue = ANY(%(queues)s) AND visible_at <= now()
+                 ORDER BY visible_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+RETURNING t.id, t.queue, t.kind, t.run_id, t.dim, t.idx, t.payload, t.attempts, t.wake""")
+        rows = await self.store.fetch(sql, {"owner": owner, "lease": lease, "queues": queues,
+                                            "limit": limit})
+        rows.sort(key=lambda r: r["id"])
+        return [Task(**r) for r in rows]
+
+    async def next_due(self, queues: list[str]) -> float | None:
+        """Seconds until the next task of ``queues`` becomes visible (None when there is none)."""
+        sql = self.q("""SELECT extract(epoch FROM min(visible_at) - now())::float8 AS due
+  FROM {s}.tasks WHERE queue = ANY(%(queues)s)""")
+        rows = await self.store.fetch(sql, {"queues": queues})
+        due = rows[0]["due"] if rows else None
+        return None if due is None else max(0.0, float(due))
+
+    async def extend(self, ids: list[int], owner: str, lease: float) -> set[int]:
+        """Extend the leases this owner still holds; returns the ids it still holds."""
+        sql = self.q("""UPDATE {s}.tasks SET visible_at = now() + %(lease)s::float8 * interval '1 second'
+ WHERE id = ANY(%(ids)s) AND lease_owner = %(owner)s RETURNING id""")
+        rows = await self.store.fetch(sql, {"ids": ids, "owner": owner, "lease": lease})
+        return {r["id"] for r in rows}
+
+    async def release(self, task_id: int, owner: str, delay: float,
+                      payload_json: str | None = None) -> None:
+        """Give a task back to the queue, visible again after ``delay`` seconds."""
+        sql = self.q("""WITH r AS (
+  UPDATE {s}.tasks SET lease_owner = NULL,
+         visible_at = now() + %(delay)s::float8 * interval '1 second',
+         payload = coalesce(%(payload)s::jsonb, payload)
+   WHERE id = %(id)s AND lease_owner = %(owner)s RETURNING queue)
+SELECT pg_notify(%(channel)s, 'q:' || queue) FROM r""")
+        await self.store.fetch(sql, {"id": task_id, "owner": owner, "delay": delay,
+                                     "payload": payload_json, "channel": self.namespace})
+
+    async def delete_task(self, task_id: int) -> None:
+        """Remove a task that has nothing left to do."""
+        await self.store.fetch(self.q("DELETE FROM {s}.tasks WHERE id = %(id)s"), {"id": task_id})
+
+    async def complete_step(self, task: Task, status: str, result_json: str | None,
+                            error_json: str | None, *, only_if_pending: bool = True) -> bool:
+        """Record the result of an activity or timer step, drop its task, wake its thread.
+
+        Returns False when the step was already settled (a duplicate delivery).
+        """
+        sql = self.q(f"""WITH woken AS (
+    UPDATE {{s}}.steps SET status = %(status)s, result = %(result)s, error = %(error)s,
+           completed_at = now()
+     WHERE run_id = %(run_id)s AND dim = %(dim)s AND idx = %(idx)s AND status = 'pending'
+    RETURNING run_id, dim),
+gone AS (DELETE FROM {{s}}.tasks WHERE id = %(task_id)s),
+{WAKE}
+SELECT (SELECT count(*) FROM woken) AS settled,
+       (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified""")
+        rows = await self.store.fetch(sql, {
+            "status": status, "result": result_json, "error": error_json, "run_id": task.run_id,
+            "dim": task.dim, "idx": task.idx, "task_id": task.id, "channel": self.namespace})
+        return bool(rows and rows[0]["settled"])
+
+    async def finalize_pass(self, task_id: int, wake: int) -> int | None:
+        """Drop a pass task unless it was woken again during the pass; returns the new wake."""
+        sql = self.q("""WITH d AS (DELETE FROM {s}.tasks WHERE id = %(id)s AND wake = %(wake)s
+                                    RETURNING id)
+SELECT (SELECT count(*) FROM d) AS deleted, (SELECT wake FROM {s}.tasks WHERE id = %(id)s) AS wake""")
+        rows = await self.store.fetch(sql, {"id": task_id, "wake": wake})
+        if not rows or rows[0]["deleted"] or rows[0]["wake"] is None:
+            return None
+        return int(rows[0]["wake"])
+
+    async def queue_depths(self) -> list[dict[str, Any]]:
+        """Tasks per queue and kind, with how many are leased right now."""
+        sql = self.q("""SELECT queue, kind, count(*) AS tasks,
+       count(*) FILTER (WHERE lease_owner IS NOT NULL AND visible_at > now()) AS leased
+  FROM {s}.tasks GROUP BY queue, kind ORDER BY queue, kind""")
+        return list(await self.store.fetch(sql))
+

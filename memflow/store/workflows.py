@@ -1,0 +1,167 @@
+"""Workflow runs: starting, reading, finishing, retrying and interrupting them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memflow.store.commands import start_workflow
+from memflow.store.fragments import NOTIFY_WOKEN, WAKE
+
+# Settles the step of a parent that waits for the runs in CTE ``fin`` (exec_child), and wakes it.
+_SETTLE_PARENT = """
+woken AS (
+    UPDATE {s}.steps s
+       SET status = CASE WHEN fin.status = 'completed' THEN 'done' ELSE 'failed' END,
+           result = fin.result, error = fin.error, completed_at = now()
+      FROM fin
+     WHERE s.run_id = fin.parent_run_id AND s.dim = fin.parent_dim AND s.idx = fin.parent_idx
+       AND s.status = 'pending' AND s.kind = 'exec_child'
+    RETURNING s.run_id, s.dim),
+"""
+
+WORKFLOW_COLUMNS = """workflow_id, run_id, name, task_queue, status, args, result, error,
+    entity_type, entity, search, config, attempt, signal_in, parent_id, parent_run_id,
+    parent_dim, parent_idx, created_at, updated_at, completed_at, expire_seconds, expire_at"""
+
+
+class WorkflowQueries:
+    """Workflow statements of a namespace (mixed into NamespaceStore)."""
+
+    store: Any
+    namespace: str
+
+    def q(self, template: str) -> str:  # pragma: no cover - provided by NamespaceStore
+        raise NotImplementedError
+
+    async def start(self, params: dict[str, Any]) -> bool:
+        """Create a run; False when a live run holds the id (unless it is this very run)."""
+        sql, full = start_workflow(params, self.namespace)
+        rows = await self.store.fetch(self.q(sql), full)
+        if rows:
+            return True
+        current = await self.get(params["workflow_id"])
+        return current is not None and current["run_id"] == params["run_id"]
+
+    async def get(self, workflow_id: str) -> dict[str, Any] | None:
+        """The latest run of ``workflow_id``, or None."""
+        rows = await self.store.fetch(self.q(f"SELECT {WORKFLOW_COLUMNS} FROM {{s}}.workflows "
+                                             "WHERE workflow_id = %(id)s"), {"id": workflow_id})
+        return rows[0] if rows else None
+
+    async def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """The run ``run_id``, or None."""
+        rows = await self.store.fetch(self.q(f"SELECT {WORKFLOW_COLUMNS} FROM {{s}}.workflows "
+                                             "WHERE run_id = %(id)s"), {"id": run_id})
+        return rows[0] if rows else None
+
+    async def children(self, run_id: str) -> list[dict[str, Any]]:
+        """The child runs started by ``run_id``."""
+        return list(await self.store.fetch(self.q(
+            "SELECT workflow_id, run_id, name, status FROM {s}.workflows "
+            "WHERE parent_run_id = %(id)s ORDER BY created_at"), {"id": run_id}))
+
+    async def finish_workflow(self, run_id: str, status: str, result_json: str | None,
+                              error_json: str | None) -> bool:
+        """End a run (completed or failed), drop its tasks and settle a waiting parent."""
+        sql = self.q(f"""WITH fin AS (
+    UPDATE {{s}}.workflows SET status = %(status)s, result = %(result)s, error = %(error)s,
+           completed_at = now(), updated_at = now(),
+           expire_at = now() + expire_seconds * interval '1 second'
+     WHERE run_id = %(run_id)s AND status = 'running'
+    RETURNING workflow_id, parent_run_id, parent_dim, parent_idx, status, result, error),
+gone AS (DELETE FROM {{s}}.tasks WHERE run_id = %(run_id)s AND EXISTS (SELECT 1 FROM fin)),
+{_SETTLE_PARENT}{WAKE.strip()}
+SELECT (SELECT count(*) FROM fin) AS finished,
+       (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified,
+       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM fin) m)
+         AS notified_done""")
+        rows = await self.store.fetch(sql, {"status": status, "result": result_json,
+                                            "error": error_json, "run_id": run_id,
+                                            "channel": self.namespace})
+        return bool(rows and rows[0]["finished"])
+
+    async def finish_thread(self, ref: Any, status: str, result_json: str | None,
+                            error_json: str | None) -> bool:
+        """End a thread: the main one ends its run; a hook thread ends only itself."""
+        if ref.dim == "":
+            return await self.finish_workflow(ref.run_id, status, result_json, error_json)
+        return await self.finish_hook(ref.run_id, ref.dim, status, result_json, error_json)
+
+    async def finish_hook(self, run_id: str, dim: str, status: str, result_json: str | None,
+                          error_json: str | None) -> bool:
+        """End a hook thread, drop its tasks and settle the step waiting for it (exec_hook)."""
+        sql = self.q(f"""WITH fin AS (
+    UPDATE {{s}}.threads SET status = %(status)s, result = %(result)s, error = %(error)s,
+           completed_at = now()
+     WHERE run_id = %(run_id)s AND dim = %(dim)s AND status = 'running'
+    RETURNING run_id, parent_dim, parent_idx, status, result, error),
+gone AS (DELETE FROM {{s}}.tasks WHERE run_id = %(run_id)s AND dim = %(dim)s
+            AND EXISTS (SELECT 1 FROM fin)),
+woken AS (
+    UPDATE {{s}}.steps s
+       SET status = CASE WHEN fin.status = 'completed' THEN 'done' ELSE 'failed' END,
+           result = fin.result, error = fin.error, completed_at = now()
+      FROM fin
+     WHERE s.run_id = fin.run_id AND s.dim = fin.parent_dim AND s.idx = fin.parent_idx
+       AND s.status = 'pending'
+    RETURNING s.run_id, s.dim),
+{WAKE.strip()}
+SELECT (SELECT count(*) FROM fin) AS finished,
+       (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified""")
+        rows = await self.store.fetch(sql, {"status": status, "result": result_json,
+                                            "error": error_json, "run_id": run_id, "dim": dim,
+                                            "channel": self.namespace})
+        return bool(rows and rows[0]["finished"])
+
+    async def retry_workflow(self, run_id: str, task_id: int, delay: float) -> None:
+        """Count a failed attempt of the workflow function and run it again after ``delay``."""
+        sql = self.q("""WITH a AS (UPDATE {s}.workflows SET attempt = attempt + 1, updated_at = now()
+                   WHERE run_id = %(run_id)s AND status = 'running' RETURNING run_id)
+UPDATE {s}.tasks SET lease_owner = NULL,
+       visible_at = now() + %(delay)s::float8 * interval '1 second'
+ WHERE id = %(task_id)s AND EXISTS (SELECT 1 FROM a)""")
+        await self.store.fetch(sql, {"run_id": run_id, "task_id": task_id, "delay": delay})
+
+    async def interrupt(self, workflow_id: str, error_json: str, descend: bool,
+                        expire: float | None) -> int:
+        """Interrupt a live run (and its live descendants); returns how many runs stopped."""
+        sql = self.q(f"""WITH RECURSIVE tree AS (
+    SELECT run_id FROM {{s}}.workflows
+     WHERE workflow_id = %(id)s AND status IN ('running', 'pending')
+    UNION ALL
+    SELECT c.run_id FROM {{s}}.workflows c JOIN tree ON c.parent_run_id = tree.run_id
+     WHERE %(descend)s AND c.status IN ('running', 'pending')),
+fin AS (
+    UPDATE {{s}}.workflows SET status = 'interrupted', result = NULL, error = %(error)s,
+           completed_at = now(), updated_at = now(),
+           expire_seconds = coalesce(%(expire)s::float8, expire_seconds),
+           expire_at = now() + coalesce(%(expire)s::float8, expire_seconds) * interval '1 second'
+     WHERE run_id IN (SELECT run_id FROM tree)
+    RETURNING workflow_id, run_id, parent_run_id, parent_dim, parent_idx, status, result, error),
+gone AS (DELETE FROM {{s}}.tasks WHERE run_id IN (SELECT run_id FROM fin)),
+{_SETTLE_PARENT}{WAKE.strip()}
+SELECT (SELECT count(*) FROM fin) AS stopped,
+       (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified,
+       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM fin) m)
+         AS notified_done""")
+        rows = await self.store.fetch(sql, {"id": workflow_id, "descend": descend,
+                                            "error": error_json, "expire": expire,
+                                            "channel": self.namespace})
+        return int(rows[0]["stopped"]) if rows else 0
+
+    async def steps(self, run_id: str) -> list[dict[str, Any]]:
+        """Every recorded step of a run, in thread and index order."""
+        return list(await self.store.fetch(self.q(
+            """SELECT dim, idx, kind, name, status, result, error, created_at, completed_at
+                 FROM {s}.steps WHERE run_id = %(id)s ORDER BY dim, idx"""), {"id": run_id}))
+
+    async def list_workflows(self, status: str | None = None, queue: str | None = None,
+                             name: str | None = None, limit: int = 50,
+                             offset: int = 0) -> list[dict[str, Any]]:
+        """Runs filtered by status, queue and name, newest first."""
+        return list(await self.store.fetch(self.q(f"""SELECT {WORKFLOW_COLUMNS} FROM {{s}}.workflows
+ WHERE (%(status)s::text IS NULL OR status = %(status)s)
+   AND (%(queue)s::text IS NULL OR task_queue = %(queue)s)
+   AND (%(name)s::text IS NULL OR name = %(name)s)
+ ORDER BY created_at DESC LIMIT %(limit)s OFFSET %(offset)s"""), {
+            "status": status, "queue": queue, "name": name, "limit": limit, "offset": offset}))

@@ -1,0 +1,175 @@
+"""Workers: processes that run workflow passes, timers and activities of some task queues."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from memflow import lifecycle, registry
+from memflow.connection import Connection
+from memflow.engine.activities import fire_timer, run_activity
+from memflow.engine.cache import ThreadCache
+from memflow.engine.consumer import Consumer
+from memflow.engine.runner import PassRunner
+from memflow.store import NamespaceStore, Task
+from memflow.workflow.main import make_main
+
+log = logging.getLogger("memflow.worker")
+
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "concurrency": 100,      # tasks run at once by one consumer
+    "lease_seconds": 30.0,   # how long a claimed task is held before another worker may take it
+    "poll_seconds": 10.0,    # safety-net poll when no notification arrives
+    "cache_size": 512,       # blocked workflow threads kept in memory (the sticky cache)
+    "log_level": None,
+}
+
+
+def _options(options: dict[str, Any] | None) -> dict[str, Any]:
+    merged = dict(DEFAULT_OPTIONS)
+    for key, value in (options or {}).items():
+        if key not in DEFAULT_OPTIONS:
+            raise ValueError(f"unknown worker option {key!r}; known: {sorted(DEFAULT_OPTIONS)}")
+        merged[key] = value
+    if merged["log_level"]:
+        logging.getLogger("memflow").setLevel(str(merged["log_level"]).upper())
+    return merged
+
+
+def _functions(workflow: Any) -> dict[str, Callable[..., Any]]:
+    if workflow is None:
+        return {}
+    items = workflow.values() if isinstance(workflow, dict) else (
+        workflow if isinstance(workflow, list | tuple) else [workflow])
+    out: dict[str, Callable[..., Any]] = {}
+    for fn in items:
+        if not callable(fn) or not asyncio.iscoroutinefunction(fn):
+            raise TypeError(f"workflow {fn!r} must be an `async def` function")
+        out[fn.__name__] = fn
+    if isinstance(workflow, dict):
+        out.update({k: v for k, v in workflow.items()})
+    return out
+
+
+class Worker:
+    """Serves one task queue: its workflow passes and timers, and its own activity topic."""
+
+    def __init__(self, ns: NamespaceStore, task_queue: str, functions: dict[str, Any],
+                 options: dict[str, Any]):
+        self.ns = ns
+        self.task_queue = task_queue
+        self.functions = functions
+        self.options = options
+        self.cache = ThreadCache(int(options["cache_size"]))
+        self.runner = PassRunner(ns, functions, self.cache, make_main)
+        self.consumer = Consumer(ns, [task_queue, f"{task_queue}-activity"], self._handle,
+                                 concurrency=int(options["concurrency"]),
+                                 lease=float(options["lease_seconds"]),
+                                 poll=float(options["poll_seconds"]))
+        self._stopped = asyncio.Event()
+
+    @classmethod
+    async def create(cls, connection: Any = None, task_queue: str = "default",
+                     workflow: Any = None, namespace: str = "memflow",
+                     options: dict[str, Any] | None = None, activities: Any = None,
+                     **_: Any) -> Worker:
+        """Start a worker for ``task_queue`` running ``workflow`` (a function, dict or list)."""
+        if not isinstance(task_queue, str) or not task_queue:
+            raise ValueError("task_queue must be a non-empty string")
+        functions = _functions(workflow)
+        opts = _options(options)
+        if activities is not None:
+            registry.register_activities(activities, task_queue)
+        conn = await Connection.connect(connection)
+        store = await conn.store("worker")
+        ns = await NamespaceStore.open(store, namespace)
+        worker = cls(ns, task_queue, functions, opts)
+        await worker.consumer.start()
+        lifecycle.track(worker)
+        return worker
+
+    async def _handle(self, task: Task) -> None:
+        if task.kind == "w":
+            await self.runner.run(task)
+        elif task.kind == "a":
+            await run_activity(self.ns, task, self.consumer.owner)
+        elif task.kind == "t":
+            await fire_timer(self.ns, task)
+        else:  # pragma: no cover - future task kinds
+            log.error("unknown task kind %r", task.kind)
+
+    async def run(self) -> None:
+        """Block until the worker is stopped (SIGINT/SIGTERM stop it gracefully)."""
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.stop()))
+                installed.append(sig)
+        try:
+            await self._stopped.wait()
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    async def stop(self) -> None:
+        """Stop claiming work and finish what is in flight."""
+        if self._stopped.is_set():
+            return
+        await self.consumer.stop()
+        self.cache.clear()
+        self._stopped.set()
+        lifecycle.untrack(self)
+
+
+class ActivityWorker:
+    """Serves the activity topic ``<task_queue>-activity`` of registered activities."""
+
+    def __init__(self, ns: NamespaceStore, queue: str, options: dict[str, Any]):
+        self.ns = ns
+        self.queue = queue
+        self.consumer = Consumer(ns, [f"{queue}-activity"], self._handle,
+                                 concurrency=int(options["concurrency"]),
+                                 lease=float(options["lease_seconds"]),
+                                 poll=float(options["poll_seconds"]))
+        self._stopped = asyncio.Event()
+
+    async def _handle(self, task: Task) -> None:
+        await run_activity(self.ns, task, self.consumer.owner)
+
+    async def run(self) -> None:
+        """Block until stopped."""
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        """Stop claiming and finish the activities in flight."""
+        if self._stopped.is_set():
+            return
+        await self.consumer.stop()
+        self._stopped.set()
+        lifecycle.untrack(self)
+
+
+async def register_activity_worker(config: dict[str, Any], activities: Any,
+                                   activity_task_queue: str | None = None) -> ActivityWorker:
+    """Register ``activities`` and serve them on ``<queue>-activity`` (queue from the args or
+    ``config["task_queue"]``). Config keys: ``connection``, ``task_queue``, ``namespace``,
+    ``options``."""
+    if not isinstance(config, dict):
+        raise TypeError("register_activity_worker: config must be a dict")
+    queue = activity_task_queue or config.get("task_queue")
+    if not isinstance(queue, str) or not queue:
+        raise ValueError("register_activity_worker: a task_queue is required")
+    registry.register_activities(activities, queue)
+    opts = _options(config.get("options"))
+    conn = await Connection.connect(config.get("connection"))
+    store = await conn.store("worker")
+    ns = await NamespaceStore.open(store, config.get("namespace") or "memflow")
+    worker = ActivityWorker(ns, queue, opts)
+    await worker.consumer.start()
+    lifecycle.track(worker)
+    return worker

@@ -1,0 +1,108 @@
+"""Durable calls beyond activities: timers, signals, child workflows, parallel awaits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any
+
+from memflow import payload
+from memflow.durations import parse_duration
+from memflow.engine.thread import current_thread
+from memflow.errors import MemFlowTimeoutError
+
+
+def sleep_for(duration: str | float | timedelta) -> asyncio.Future[float]:
+    """Sleep durably; returns the seconds slept. The workflow holds no memory meanwhile."""
+    seconds = parse_duration(duration, "sleep_for duration")
+    thread = current_thread("workflow.sleep_for()")
+    return thread.call("sleep", None, {"seconds": seconds,
+                                       "input_json": payload.dumps(seconds)},
+                       lambda v: float(v) if v is not None else seconds)
+
+
+def wait_for(signal_id: str, timeout: Any = None) -> asyncio.Future[Any]:
+    """Wait durably for the signal ``signal_id``; returns its data.
+
+    A signal sent before the wait is kept and delivered to it. With ``timeout``, a
+    ``MemFlowTimeoutError`` is raised in the workflow when the time runs out.
+    """
+    _check_id(signal_id, "signal_id")
+    thread = current_thread("workflow.wait_for()")
+    options: dict[str, Any] = {}
+    if timeout is not None:
+        seconds = parse_duration(timeout, "wait_for timeout")
+        err = MemFlowTimeoutError(f"wait_for({signal_id!r}) timed out after {seconds:g}s")
+        options = {"timeout": seconds,
+                   "timeout_payload": payload.dumps({"error": err.to_dict()})}
+    return thread.call("wait", signal_id, options)
+
+
+def signal(signal_id: str, data: Any = None) -> asyncio.Future[Any]:
+    """Send a signal from the workflow, exactly once across replays."""
+    _check_id(signal_id, "signal_id")
+    thread = current_thread("workflow.signal()")
+    data_json = payload.dumps(data, "signal data")
+    return thread.call("signal", signal_id, {"data": data_json})
+
+
+def _check_id(value: Any, what: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string")
+    if len(value) > 1000:
+        raise ValueError(f"{what} is longer than 1,000 characters")
+
+
+def _child(kind: str, args: Any, task_queue: Any, workflow_name: Any, workflow_id: Any,
+           entity: Any, expire: Any, signal_in: Any, config: Any, search: Any) -> Any:
+    thread = current_thread(f"workflow.{kind}()")
+    name = workflow_name if isinstance(workflow_name, str) else getattr(
+        workflow_name, "__name__", None)
+    if not name:
+        raise ValueError(f"{kind}: workflow_name is required")
+    queue = task_queue or thread.ref.task_queue
+    idx = thread.counter
+    child_id = workflow_id or f"{thread.ref.workflow_id}-{name}-{thread.ref.dim}{idx}"
+    _check_id(child_id, "workflow_id")
+    if not isinstance(args, list | tuple):
+        raise TypeError(f"{kind}: args must be a list")
+    start = {
+        "workflow_id": child_id, "run_id": f"{thread.ref.run_id}/{thread.ref.dim}/{idx}",
+        "name": name, "task_queue": queue, "status": "running",
+        "args": payload.dumps(list(args), f"arguments of child workflow {name!r}"),
+        "entity_type": entity, "search": payload.dumps((search or {}).get("data", {}), "search"),
+        "config": payload.dumps(config or {}, "config"), "signal_in": signal_in,
+        "parent_id": None, "parent_run_id": None, "parent_dim": None, "parent_idx": None,
+        "expire": parse_duration(expire, "expire") if expire is not None else 1.0,
+        "pending": None,
+    }
+    dup = {"message": f"Duplicate job: {child_id}", "code": 409, "type": "DuplicateJobError",
+           "workflow_id": child_id}
+    return thread.call(kind, child_id, {"start": start, "dup_error": payload.dumps(dup)})
+
+
+def exec_child(args: Any = (), task_queue: str | None = None, workflow_name: Any = None,
+               workflow_id: str | None = None, entity: str | None = None, expire: Any = None,
+               signal_in: Any = None, config: dict[str, Any] | None = None,
+               search: dict[str, Any] | None = None, **_: Any) -> asyncio.Future[Any]:
+    """Start a child workflow and wait for its result (its failure is raised here)."""
+    return _child("exec_child", args, task_queue, workflow_name, workflow_id, entity, expire,
+                  signal_in, config, search)
+
+
+execute_child = exec_child
+
+
+def start_child(args: Any = (), task_queue: str | None = None, workflow_name: Any = None,
+                workflow_id: str | None = None, entity: str | None = None, expire: Any = None,
+                signal_in: Any = None, config: dict[str, Any] | None = None,
+                search: dict[str, Any] | None = None, **_: Any) -> asyncio.Future[Any]:
+    """Start a child workflow without waiting for it; returns the child's workflow id."""
+    return _child("start_child", args, task_queue, workflow_name, workflow_id, entity, expire,
+                  signal_in, config, search)
+
+
+async def all(*awaitables: Awaitable[Any]) -> list[Any]:  # noqa: A001 - API name
+    """Await several durable calls in parallel (``asyncio.gather``)."""
+    return list(await asyncio.gather(*awaitables))
