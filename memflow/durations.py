@@ -1,4 +1,4 @@
-"""Durations as users write them: ``"5 seconds"``, ``"1.5s"``, ``"2 minutes"``, numbers, timedelta."""
+"""Durations as users write them: ``"5 seconds"``, ``"1.5s"``, numbers, timedelta."""
 
 from __future__ import annotations
 

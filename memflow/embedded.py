@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,15 @@ def embedded_dsn() -> str:
     with _lock:
         server = _servers.get(key)
         if server is None:
-            try:
-                import pgserver
-            except ImportError as exc:  # pragma: no cover - pgserver is a dependency
-                raise RuntimeError("the embedded Postgres needs the 'pgserver' package; "
-                                   "or set MEMFLOW_DATABASE_URL") from exc
-            data.mkdir(parents=True, exist_ok=True)
-            server = pgserver.get_server(data, cleanup_mode=None)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    import pgserver
+                except ImportError as exc:  # pragma: no cover - pgserver is a dependency
+                    raise RuntimeError("the embedded Postgres needs the 'pgserver' package; "
+                                       "or set MEMFLOW_DATABASE_URL") from exc
+                data.mkdir(parents=True, exist_ok=True)
+                server = pgserver.get_server(data, cleanup_mode=None)
             _servers[key] = server
         uri: str = server.get_uri()
         return uri

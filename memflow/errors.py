@@ -74,7 +74,7 @@ class WorkflowNotFoundError(MemFlowError):
         self.workflow_id = workflow_id
 
 
-class WorkflowInterruption(BaseException):  # noqa: N818 - not an error: control flow
+class WorkflowInterruption(BaseException):
     """Raised inside workflow code when the engine stops a pass; user code must not swallow it.
 
     It derives from ``BaseException`` so that ``except Exception`` in a workflow does not catch

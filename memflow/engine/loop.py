@@ -43,17 +43,17 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
             asyncio.events._set_running_loop(outer)
 
     # scheduling -----------------------------------------------------------------------------
-    def call_soon(self, callback: Callable[..., Any], *args: Any,
+    def call_soon(self, callback: Callable[..., Any], *args: Any,  # type: ignore[override]
                   context: contextvars.Context | None = None) -> asyncio.Handle:
         handle = asyncio.Handle(callback, args, self, context)
         self._ready.append(handle)
         return handle
 
-    def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any,
+    def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any,  # type: ignore[override]
                              context: contextvars.Context | None = None) -> asyncio.Handle:
         raise NotDurableError("threads cannot schedule work on a workflow")
 
-    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any,
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any,  # type: ignore[override]
                    context: contextvars.Context | None = None) -> asyncio.TimerHandle:
         if delay <= 0:
             self.call_soon(callback, *args, context=context)
@@ -61,7 +61,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         raise NotDurableError("asyncio.sleep and real timers are not durable inside a workflow: "
                               "use `await workflow.sleep_for(...)`")
 
-    def call_at(self, when: float, callback: Callable[..., Any], *args: Any,
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any,  # type: ignore[override]
                 context: contextvars.Context | None = None) -> asyncio.TimerHandle:
         return self.call_later(when - self.time(), callback, *args, context=context)
 
@@ -98,6 +98,6 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
     def default_exception_handler(self, context: dict[str, Any]) -> None:
         self.errors.append(context)
 
-    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> Any:
+    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> Any:  # type: ignore[override]
         raise NotDurableError("threads and blocking calls are not durable inside a workflow: "
                               "run them in an activity")

@@ -89,8 +89,8 @@ class ThreadRun:
                      if s.get("seq") == self.deliveries + 1 and i in self.pending]
             self._deliver(sorted(batch), record=False)
         if not self._done():
-            live = sorted(i for i, s in self.history.items()
-                          if i in self.pending and s["status"] != "pending" and s.get("seq") is None)
+            live = sorted(i for i, s in self.history.items() if i in self.pending
+                          and s["status"] != "pending" and s.get("seq") is None)
             if live:
                 self._deliver(live, record=True)
 

@@ -146,6 +146,6 @@ async def _migrate(conn: psycopg.AsyncConnection[Any], namespace: str) -> None:
         current = row[0] if row else 0
         for version, ddl in MIGRATIONS:
             if version > current:
-                await conn.execute(schema_sql(ddl, namespace))  # type: ignore[arg-type]
+                await conn.execute(schema_sql(ddl, namespace))
                 await conn.execute(schema_sql("INSERT INTO {s}.migrations (version) VALUES (%s)",
                                               namespace), (version,))

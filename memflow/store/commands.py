@@ -75,8 +75,9 @@ q AS (INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload, visible_a
              now() + %(seconds)s::float8 * interval '1 second' FROM st RETURNING queue)
 SELECT pg_notify(%(channel)s, 'q:' || queue) FROM q"""
     params = step_params(t, c)
+    default_payload = '{"result": ' + repr(float(c.options["seconds"])) + "}"
     params.update(queue=t.task_queue, seconds=c.options["seconds"], channel=channel,
-                  payload=c.options.get("payload", '{"result": ' + repr(c.options["seconds"]) + "}"))
+                  payload=c.options.get("payload", default_payload))
     return [(sql, params)]
 
 
@@ -88,22 +89,22 @@ def signal_lock(signal_id: str) -> Statement:
 
 def wait(t: Thread, c: Command, channel: str) -> list[Statement]:
     """Record a wait for a signal, consuming a signal that was sent before the wait."""
-    sql = f"""WITH sig AS (
-    DELETE FROM {{s}}.signals WHERE id = (
-        SELECT id FROM {{s}}.signals WHERE signal_id = %(name)s
-           AND NOT EXISTS (SELECT 1 FROM {{s}}.steps
+    sql = """WITH sig AS (
+    DELETE FROM {s}.signals WHERE id = (
+        SELECT id FROM {s}.signals WHERE signal_id = %(name)s
+           AND NOT EXISTS (SELECT 1 FROM {s}.steps
                             WHERE run_id = %(run_id)s AND dim = %(dim)s AND idx = %(idx)s)
          ORDER BY id LIMIT 1)
     RETURNING data),
 st AS (
-    INSERT INTO {{s}}.steps (run_id, dim, idx, kind, name, status, result, completed_at)
+    INSERT INTO {s}.steps (run_id, dim, idx, kind, name, status, result, completed_at)
     SELECT %(run_id)s, %(dim)s, %(idx)s, 'wait', %(name)s,
            CASE WHEN EXISTS (SELECT 1 FROM sig) THEN 'done' ELSE 'pending' END,
            (SELECT data FROM sig),
            CASE WHEN EXISTS (SELECT 1 FROM sig) THEN now() END
     ON CONFLICT DO NOTHING RETURNING status, result, error),
 tm AS (
-    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload, visible_at)
+    INSERT INTO {s}.tasks (queue, kind, run_id, dim, idx, payload, visible_at)
     SELECT %(queue)s, 't', %(run_id)s, %(dim)s, %(idx)s, %(payload)s,
            now() + %(timeout)s::float8 * interval '1 second'
       FROM st WHERE st.status = 'pending' AND %(timeout)s::float8 IS NOT NULL

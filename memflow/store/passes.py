@@ -72,7 +72,8 @@ class PassQueries:
     async def load_steps(self, run_id: str, dim: str, idxs: list[int],
                          from_idx: int) -> list[dict[str, Any]]:
         """Steps among ``idxs`` that are settled, and every step at or after ``from_idx``."""
-        return list(await self.store.fetch(self.q("""SELECT idx, kind, name, status, result, error, seq
+        return list(await self.store.fetch(self.q("""
+SELECT idx, kind, name, status, result, error, seq
   FROM {s}.steps WHERE run_id = %(run_id)s AND dim = %(dim)s
    AND ((idx = ANY(%(idxs)s) AND status <> 'pending') OR idx >= %(from_idx)s)
  ORDER BY idx"""), {"run_id": run_id, "dim": dim, "idxs": idxs, "from_idx": from_idx}))

@@ -56,7 +56,8 @@ RETURNING t.id, t.queue, t.kind, t.run_id, t.dim, t.idx, t.payload, t.attempts, 
 
     async def extend(self, ids: list[int], owner: str, lease: float) -> set[int]:
         """Extend the leases this owner still holds; returns the ids it still holds."""
-        sql = self.q("""UPDATE {s}.tasks SET visible_at = now() + %(lease)s::float8 * interval '1 second'
+        sql = self.q("""UPDATE {s}.tasks
+   SET visible_at = now() + %(lease)s::float8 * interval '1 second'
  WHERE id = ANY(%(ids)s) AND lease_owner = %(owner)s RETURNING id""")
         rows = await self.store.fetch(sql, {"ids": ids, "owner": owner, "lease": lease})
         return {r["id"] for r in rows}
@@ -101,7 +102,8 @@ SELECT (SELECT count(*) FROM woken) AS settled,
         """Drop a pass task unless it was woken again during the pass; returns the new wake."""
         sql = self.q("""WITH d AS (DELETE FROM {s}.tasks WHERE id = %(id)s AND wake = %(wake)s
                                     RETURNING id)
-SELECT (SELECT count(*) FROM d) AS deleted, (SELECT wake FROM {s}.tasks WHERE id = %(id)s) AS wake""")
+SELECT (SELECT count(*) FROM d) AS deleted,
+       (SELECT wake FROM {s}.tasks WHERE id = %(id)s) AS wake""")
         rows = await self.store.fetch(sql, {"id": task_id, "wake": wake})
         if not rows or rows[0]["deleted"] or rows[0]["wake"] is None:
             return None

@@ -115,7 +115,8 @@ SELECT (SELECT count(*) FROM fin) AS finished,
 
     async def retry_workflow(self, run_id: str, task_id: int, delay: float) -> None:
         """Count a failed attempt of the workflow function and run it again after ``delay``."""
-        sql = self.q("""WITH a AS (UPDATE {s}.workflows SET attempt = attempt + 1, updated_at = now()
+        sql = self.q("""WITH a AS (
+    UPDATE {s}.workflows SET attempt = attempt + 1, updated_at = now()
                    WHERE run_id = %(run_id)s AND status = 'running' RETURNING run_id)
 UPDATE {s}.tasks SET lease_owner = NULL,
        visible_at = now() + %(delay)s::float8 * interval '1 second'

@@ -103,6 +103,6 @@ def start_child(args: Any = (), task_queue: str | None = None, workflow_name: An
                   signal_in, config, search)
 
 
-async def all(*awaitables: Awaitable[Any]) -> list[Any]:  # noqa: A001 - API name
+async def all(*awaitables: Awaitable[Any]) -> list[Any]:
     """Await several durable calls in parallel (``asyncio.gather``)."""
     return list(await asyncio.gather(*awaitables))

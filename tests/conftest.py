@@ -1,0 +1,36 @@
+"""Shared fixtures: a real Postgres, one fresh namespace (schema) per test, clean shutdown."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+
+import memflow
+from memflow import registry
+from tests.support import DSN
+
+
+@pytest.fixture
+def dsn() -> str:
+    """The test database's DSN."""
+    return DSN
+
+
+@pytest.fixture
+async def namespace() -> AsyncIterator[str]:
+    """A fresh namespace for this test; its schema is dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    yield name
+    await memflow.shutdown()
+    registry.clear_interceptors()
+    async with await psycopg.AsyncConnection.connect(DSN, autocommit=True) as conn:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@pytest.fixture
+async def client(dsn: str, namespace: str) -> memflow.Client:
+    """A client bound to the test's namespace."""
+    return memflow.Client(connection=dsn, namespace=namespace)

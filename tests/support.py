@@ -1,0 +1,47 @@
+"""Helpers for tests: the test database and small waiting utilities."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import psycopg
+
+DEFAULT_DSN = "postgresql://root@127.0.0.1:5432/test"
+
+
+def _database_url() -> str:
+    url = os.environ.get("MEMFLOW_DATABASE_URL")
+    if url:
+        return url
+    try:
+        with psycopg.connect(DEFAULT_DSN, connect_timeout=3):
+            return DEFAULT_DSN
+    except psycopg.OperationalError:
+        from memflow.embedded import embedded_dsn
+
+        return embedded_dsn()
+
+
+DSN = _database_url()
+os.environ.setdefault("MEMFLOW_DATABASE_URL", DSN)
+
+
+async def sql(query: str, *params: object) -> list[tuple]:
+    """Run one statement on the test database (for assertions about stored rows)."""
+    async with await psycopg.AsyncConnection.connect(DSN, autocommit=True) as conn:
+        cur = await conn.execute(query, params or None)
+        return await cur.fetchall() if cur.description else []
+
+
+async def eventually(check, timeout: float = 10.0, interval: float = 0.05):
+    """Wait until ``await check()`` is truthy; returns its value or fails after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last: {value!r})")
+        await asyncio.sleep(interval)
