@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import typing
 from typing import Any
 
@@ -64,12 +65,26 @@ def dumps(value: Any, what: str = "value") -> str:
         raise TypeError(f"{what} is not JSON-encodable: {exc}") from None
 
 
+MAX_DEPTH = 10_000
+
+
+def _deeply(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a recursive codec with room for up to MAX_DEPTH levels of nesting."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, MAX_DEPTH * 2 + 100))
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        sys.setrecursionlimit(old)
+
+
 def _deep_dumps(value: Any, what: str) -> str:
     try:
-        return json.dumps(value, default=_default, allow_nan=False, ensure_ascii=False,
-                          separators=(",", ":"))
+        text: str = _deeply(json.dumps, value, default=_default, allow_nan=False,
+                            ensure_ascii=False, separators=(",", ":"))
+        return text
     except RecursionError:
-        raise ValueError(f"{what} is nested too deeply to encode") from None
+        raise ValueError(f"{what} is nested more than {MAX_DEPTH} levels deep") from None
 
 
 def loads(text: str | bytes | None) -> Any:
@@ -79,7 +94,7 @@ def loads(text: str | bytes | None) -> Any:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
-        return json.loads(text)
+        return _deeply(json.loads, text)
 
 
 def to_jsonable(value: Any, what: str = "value") -> Any:
@@ -143,3 +158,10 @@ def decode_args(fn: Any, args: list[Any]) -> list[Any]:
     if not any(hints):
         return args
     return [decode_as(a, hints[i] if i < len(hints) else None) for i, a in enumerate(args)]
+
+
+def install_psycopg_loads() -> None:
+    """Make psycopg decode JSON/JSONB columns with this module's fast, depth-safe ``loads``."""
+    from psycopg.types.json import set_json_loads
+
+    set_json_loads(loads)

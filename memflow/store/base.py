@@ -12,10 +12,12 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from memflow.payload import install_psycopg_loads
 from memflow.store.notify import Notifier
 from memflow.store.schema import MIGRATIONS
 
 log = logging.getLogger("memflow.store")
+install_psycopg_loads()
 T = TypeVar("T")
 
 NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
