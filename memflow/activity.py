@@ -19,6 +19,7 @@ class ActivityInfo:
     attempt: int
     workflow_id: str
     task_queue: str
+    namespace: str = "memflow"
     last_heartbeat: float = field(default_factory=time.monotonic)
     details: Any = None
 

@@ -34,8 +34,12 @@ async def run_activity(ns: NamespaceStore, task: Task, owner: str) -> None:
     fn = registry.find_activity(base, name)
     try:
         if fn is None:
-            raise MemFlowRetryError(f"unknown activity {name!r} on queue {task.queue!r}")
-        info = activity.ActivityInfo(name, task.attempts, p.get("workflow_id", ""), base)
+            raise MemFlowRetryError(
+                f"unknown activity {name!r} on queue {task.queue!r}: register it when the "
+                "worker starts (Worker.create(activities=...), register_activity_worker, or "
+                "proxy_activities(activities=...) at module level)")
+        info = activity.ActivityInfo(name, task.attempts, p.get("workflow_id", ""), base,
+                                     ns.namespace)
         result = await _invoke(fn, list(p.get("args") or []), info, p.get("timeout"),
                                p.get("heartbeat"))
         try:
