@@ -8,6 +8,7 @@ The public API (see the README): ``MemFlow``, ``Client``, ``Connection``, ``Work
 from memflow import activity, workflow
 from memflow.client import Client
 from memflow.connection import Connection, Postgres
+from memflow.entity import Entity
 from memflow.errors import did_interrupt
 from memflow.handle import WorkflowHandle
 from memflow.ids import guid
@@ -19,6 +20,7 @@ from memflow.registry import (
 )
 from memflow.retry import RetryPolicy
 from memflow.worker import Worker, register_activity_worker
+from memflow.workflow.search import Search
 
 
 class MemFlow:
@@ -39,6 +41,8 @@ class MemFlow:
 
 
 __all__ = [
-    "Client", "Connection", "MemFlow", "Postgres", "RetryPolicy", "Worker", "WorkflowHandle",
-    "activity", "did_interrupt", "guid", "register_activity_worker", "shutdown", "workflow",
+    "Client", "Connection", "Entity", "MemFlow", "Postgres", "RetryPolicy", "Search", "Worker",
+    "WorkflowHandle", "activity", "clear_interceptors", "did_interrupt", "guid",
+    "register_activity_interceptor", "register_activity_worker", "register_interceptor",
+    "shutdown", "workflow",
 ]

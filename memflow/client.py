@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from memflow import lifecycle, payload
 from memflow.connection import Connection
 from memflow.durations import parse_duration
-from memflow.errors import DuplicateJobError
+from memflow.errors import DuplicateJobError, MemFlowError, WorkflowNotFoundError
 from memflow.handle import WorkflowHandle
 from memflow.ids import guid
 from memflow.retry import RetryPolicy
@@ -102,6 +103,94 @@ class WorkflowClient:
         data_json = payload.dumps(data, "signal data")
         ns = await self._client._namespace(ns_name)
         await ns.signal(signal_id, data_json)
+
+
+    async def hook(self, workflow_id: str, task_queue: str, workflow_name: Any,
+                   args: list[Any] | None = None, namespace: str | None = None,
+                   **_: Any) -> str:
+        """Run ``workflow_name`` as a new thread of the running workflow ``workflow_id``
+        (sharing its entity); returns the hook's thread id."""
+        ns_name = validate_namespace(namespace or self._client.namespace)
+        _check_id(workflow_id, "workflow_id")
+        if not isinstance(task_queue, str) or not task_queue:
+            raise ValueError("task_queue must be a non-empty string")
+        name = _workflow_name(workflow_name)
+        if args is None:
+            args = []
+        if not isinstance(args, list | tuple):
+            raise TypeError("args must be a list")
+        params = {"target_id": workflow_id, "hook_dim": f"~{guid()}", "hook_name": name,
+                  "hook_queue": task_queue,
+                  "hook_args": payload.dumps(list(args), "args")}
+        ns = await self._client._namespace(ns_name)
+        dim = await ns.hook(params)
+        if dim is None:
+            if await ns.get(workflow_id) is None:
+                raise WorkflowNotFoundError(workflow_id)
+            raise MemFlowError(f"workflow {workflow_id} does not accept hooks (not running, "
+                               "or signal_in=False)")
+        return dim
+
+    async def subscribe(self, topic: str, callback: Callable[[Any], Any],
+                        namespace: str | None = None) -> Callable[[], None]:
+        """Call ``callback(message)`` for each event later emitted to ``topic`` by
+        ``workflow.emit``; returns a function that stops the subscription."""
+        ns_name = validate_namespace(namespace or self._client.namespace)
+        ns = await self._client._namespace(ns_name)
+        last = await ns.last_event_id()
+        lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+
+        async def drain() -> None:
+            nonlocal last
+            async with lock:
+                for ev in await ns.events_since(topic, last):
+                    last = ev["id"]
+                    outcome = callback(ev["message"])
+                    if asyncio.iscoroutine(outcome):
+                        await outcome
+
+        unsubscribe = ns.store.notifier.subscribe(
+            ns_name, f"e:{topic}", lambda _k: loop.create_task(drain()))
+        await ns.store.notifier.wait_listening(ns_name)
+        return unsubscribe
+
+    async def search(self, task_queue: str | None = None, workflow_name: Any = None,
+                     namespace: str | None = None, index: str | None = None, *params: Any,
+                     query: dict[str, Any] | None = None, timeout: float = 30.0) -> list[Any]:
+        """Find workflows of the namespace (of ``task_queue``/``workflow_name`` when given).
+
+        ``query={"field": "value"}``: the ids of the workflows whose search fields hold all
+        those values (as stored: text as is, other values as JSON text), oldest first.
+        ``search(q, name, ns, "sql", sql_text, *args)``: the rows (dicts) of a SELECT over
+        ``workflows``, with ``$1…``/``%s`` placeholders bound to ``args``; it runs read-only
+        within ``timeout`` seconds (see docs/search.md for exactly what it sees).
+        """
+        from memflow.workflow.search import search_fields
+
+        ns_name = validate_namespace(namespace or self._client.namespace)
+        name = None if workflow_name is None else _workflow_name(workflow_name)
+        if task_queue is not None and not isinstance(task_queue, str):
+            raise TypeError("task_queue must be a string or None")
+        if index is None:
+            if params or query is None:
+                raise TypeError("search: give query={'field': 'value'}, or the index 'sql' "
+                                "followed by the SQL text and its parameters")
+            fields_json = payload.dumps(search_fields((query,), "search query") if query
+                                        else {})
+            return await (await self._client._namespace(ns_name)).search_ids(
+                fields_json, task_queue, name)
+        if index != "sql" or query is not None:
+            raise ValueError(f"search: unknown index {index!r}; use 'sql' (or query=)")
+        if not params or not isinstance(params[0], str) or not params[0].strip():
+            raise TypeError("search: after 'sql' give the SQL text, then its parameters")
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError("search: timeout must be a positive number of seconds")
+        payload.dumps([p for p in params[1:] if not isinstance(p, list | tuple)],
+                      "search parameters")
+        ns = await self._client._namespace(ns_name)
+        return await ns.search_sql(params[0], list(params[1:]), task_queue, name,
+                                   float(timeout))
 
 
 def _search_value(value: Any) -> str:

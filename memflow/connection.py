@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from memflow.store import Store
+from memflow.store.base import _redact
 
 
 class Postgres:
@@ -32,14 +33,6 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"Connection({_redact(self.dsn)!r})"
-
-
-def _redact(dsn: str) -> str:
-    if "@" in dsn and "://" in dsn:
-        scheme, rest = dsn.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
-    return dsn
 
 
 async def resolve_dsn(connection: Any) -> str:

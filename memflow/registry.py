@@ -69,31 +69,54 @@ def find_activity(queue: str | None, name: str) -> Callable[..., Any] | None:
 
 
 def interceptors() -> list[Any]:
-    """Workflow interceptors, outermost first."""
+    """Workflow interceptors, outermost (first registered) first."""
     return list(_interceptors)
 
 
 def activity_interceptors() -> list[Any]:
-    """Activity interceptors, outermost first."""
+    """Activity interceptors, outermost (first registered) first."""
     return list(_activity_interceptors)
 
 
+def _interceptor(interceptor: Any, what: str, signature: str) -> Any:
+    """The interceptor as an object with ``execute``; a dict ``{"execute": fn}`` is accepted."""
+    if isinstance(interceptor, dict):
+        execute = interceptor.get("execute")
+        if callable(execute):
+            return types.SimpleNamespace(execute=execute)
+    elif callable(getattr(interceptor, "execute", None)):
+        return interceptor
+    raise TypeError(f"{what} needs an `execute({signature})` method, got {interceptor!r}")
+
+
 def register_interceptor(interceptor: Any) -> None:
-    """Add a workflow interceptor (an object with ``async execute(ctx, next)``)."""
-    if not callable(getattr(interceptor, "execute", None)):
-        raise TypeError("an interceptor needs an `execute(ctx, next)` method")
-    _interceptors.append(interceptor)
+    """Add a workflow interceptor: an object with ``async execute(ctx, next)``.
+
+    Interceptors wrap every pass of every workflow this process runs, the first registered
+    outermost. ``ctx`` is the workflow's context (a mapping: ``ctx["workflow_id"]``,
+    ``ctx.get("workflow_name")``, ``task_queue``, ``namespace``, ``can_retry``, ``replay``...);
+    ``await next()`` runs the rest of the chain and the workflow, and returns its result. The
+    interceptor runs inside the workflow, so it may make durable calls (activities, sleeps,
+    signals...): they are numbered and replayed like the workflow's own.
+    """
+    _interceptors.append(_interceptor(interceptor, "a workflow interceptor", "ctx, next"))
 
 
 def register_activity_interceptor(interceptor: Any) -> None:
-    """Add an activity interceptor (``async execute(activity_ctx, workflow_ctx, next)``)."""
-    if not callable(getattr(interceptor, "execute", None)):
-        raise TypeError("an activity interceptor needs an `execute(activity_ctx, "
-                        "workflow_ctx, next)` method")
-    _activity_interceptors.append(interceptor)
+    """Add an activity interceptor: ``async execute(activity_ctx, workflow_ctx, next)``.
+
+    It wraps every activity call a workflow makes through ``proxy_activities``, on every pass
+    (replayed calls included), the first registered outermost. ``activity_ctx`` is a mapping
+    (``activity_name``, ``args``, ``task_queue``, ``workflow_id``, ...); ``await next()``
+    schedules the activity (or takes its recorded result) and returns the result. Durable calls
+    the interceptor makes itself are numbered like the workflow's own, and activities it calls
+    are not intercepted again.
+    """
+    _activity_interceptors.append(_interceptor(
+        interceptor, "an activity interceptor", "activity_ctx, workflow_ctx, next"))
 
 
 def clear_interceptors() -> None:
-    """Remove every workflow and activity interceptor."""
+    """Remove every workflow and activity interceptor of this process."""
     _interceptors.clear()
     _activity_interceptors.clear()

@@ -437,3 +437,53 @@ async def test_shutdown_is_clean_and_idempotent(dsn: str, namespace: str) -> Non
     await MemFlow.shutdown()
     await asyncio.wait_for(runner, 5)
     await MemFlow.shutdown()
+
+
+async def test_unreachable_database_fails_fast_with_a_clear_error(namespace: str) -> None:
+    client = Client(connection="postgresql://root@127.0.0.1:1/nowhere", namespace=namespace)
+    with pytest.raises(ConnectionError, match="cannot connect to PostgreSQL"):
+        await asyncio.wait_for(client.workflow.start(args=[], task_queue="q",
+                                                     workflow_name="greet"), 30)
+
+
+async def changed_code(flag: str) -> str:
+    acts = workflow.proxy_activities(activities=[greet_activity, other_activity])
+    if flag == "a":
+        return await acts.greet_activity("x")
+    return await acts.other_activity("x")
+
+
+async def greet_activity(name: str) -> str:
+    return name
+
+
+async def other_activity(name: str) -> str:
+    return name
+
+
+async def test_a_renamed_activity_is_detected_on_replay(client: Client, dsn: str,
+                                                         namespace: str) -> None:
+    from memflow.store import NamespaceStore, Store
+
+    await Worker.create(connection=dsn, task_queue="nd", workflow=changed_code,
+                        namespace=namespace, options={"cache_size": 0})
+    h = await client.workflow.start(args=["a"], task_queue="nd", workflow_name="changed_code")
+    assert await h.result(timeout=10) == "x"
+    # rewrite the recorded history as if the code had called another activity
+    store = await Store.get(dsn)
+    ns = await NamespaceStore.open(store, namespace)
+    meta = await ns.get(h.workflow_id)
+    assert meta is not None
+    await sql(f'UPDATE "{namespace}".workflows SET status = %s, args = %s::jsonb',
+              "running", '["b"]')
+    await sql(f'INSERT INTO "{namespace}".tasks (queue, kind, run_id) VALUES (%s, %s, %s)',
+              "nd", "w", meta["run_id"])
+    await sql("SELECT pg_notify(%s, %s)", namespace, "q:nd")
+    h2 = client.workflow.get_handle("nd", "changed_code", h.workflow_id)
+
+    async def failed() -> bool:
+        return (await h2.describe()).status == "failed"
+    from tests.support import eventually
+    await eventually(failed)
+    with pytest.raises(MemFlowFatalError, match="deterministic"):
+        await h2.result()

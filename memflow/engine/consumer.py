@@ -55,6 +55,10 @@ class Consumer:
         for unsub in self._unsubscribe:
             unsub()
         if self._main is not None:
+            # a claim stuck retrying through a lost connection must not hold up the stop
+            done, _ = await asyncio.wait({self._main}, timeout=2.0)
+            if not done:
+                self._main.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._main
         running = list(self.inflight.values())

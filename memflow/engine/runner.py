@@ -20,6 +20,7 @@ from memflow.errors import (
 )
 from memflow.retry import RetryPolicy
 from memflow.store import NamespaceStore, Task, Thread
+from memflow.store.passes import thread_open
 
 log = logging.getLogger("memflow.worker")
 
@@ -116,7 +117,8 @@ class PassRunner:
 
     async def _rebuild(self, task: Task) -> ThreadRun | None:
         meta, steps = await self.ns.load_thread(task.run_id, task.dim)
-        if meta is None or meta["status"] != "running" or meta["run_status"] != "running":
+        if meta is None or meta["status"] != "running" or not thread_open(
+                meta["run_status"], meta["signal_in"], task.dim):
             return None
         fn = self.functions.get(meta["name"])
         if fn is None:

@@ -68,12 +68,16 @@ class ThreadRun:
     def __post_init__(self) -> None:
         seqs = [s["seq"] for s in self.history.values() if s.get("seq") is not None]
         self.replay_until = max(seqs, default=0)
+        # A thread built over a recorded history re-runs its first pass (its commands are in the
+        # history) and, after each recorded delivery, the code that delivery ran (its commands
+        # were committed with the delivery's number): it replays until its first new delivery.
+        self.rebuilt = bool(self.history)
         self._rng = _random.Random(f"{self.ref.run_id}/{self.ref.dim}")
 
     @property
     def replaying(self) -> bool:
-        """True while the thread re-runs deliveries its history already recorded."""
-        return self.deliveries < self.replay_until
+        """True while the thread re-runs code whose durable calls its history already recorded."""
+        return self.rebuilt and self.deliveries <= self.replay_until
 
     def start(self, main: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         """Create the thread's main task; it runs at the first ``run``."""
@@ -127,24 +131,25 @@ class ThreadRun:
         delivered, self.undelivered = self.undelivered, []
         return commands, delivered
 
-    def next_slot(self, kind: str) -> tuple[int, dict[str, Any] | None]:
+    def next_slot(self, kind: str, name: str | None = None) -> tuple[int, dict[str, Any] | None]:
         """Take the next counter slot; returns it with its recorded step, if any."""
         if self.closing:
             raise WorkflowInterruption()
         idx = self.counter
         self.counter += 1
         rec = self.history.get(idx)
-        if rec is not None and rec["kind"] != kind:
+        if rec is not None and (rec["kind"] != kind or (
+                name is not None and rec.get("name") is not None and rec["name"] != name)):
             raise NonDeterminismError(
-                f"workflow {self.ref.workflow_id}: step {idx} was a {rec['kind']!r} call in the "
-                f"history but the code now makes a {kind!r} call; workflow code must be "
-                "deterministic")
+                f"workflow {self.ref.workflow_id}: step {idx} was {rec['kind']} "
+                f"{rec.get('name')!r} in the history but the code now calls {kind} {name!r}; "
+                "workflow code must be deterministic")
         return idx, rec
 
     def call(self, kind: str, name: str | None = None, options: dict[str, Any] | None = None,
              decode: Callable[[Any], Any] | None = None) -> asyncio.Future[Any]:
         """A durable call: a future settled from history, or by a new command's result."""
-        idx, rec = self.next_slot(kind)
+        idx, rec = self.next_slot(kind, name)
         fut = self.loop.create_future()
         self.pending[idx] = Pending(fut, decode)
         if rec is None:

@@ -21,6 +21,7 @@ install_psycopg_loads()
 T = TypeVar("T")
 
 NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+CONNECT_TIMEOUT = 10.0
 RECONNECT_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
@@ -78,7 +79,13 @@ class Store:
         async with self._open_lock:
             if self._opened:
                 return
-            await self.pool.open(wait=False)
+            try:
+                await self.pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+            except Exception as exc:
+                await self.pool.close()
+                self.closed = True
+                raise ConnectionError(
+                    f"cannot connect to PostgreSQL ({_redact(self.dsn)}): {exc}") from None
             await self.notifier.start()
             self._opened = True
 
@@ -99,7 +106,11 @@ class Store:
         while True:
             try:
                 async with self.pool.connection() as conn:
-                    return await fn(conn)
+                    try:
+                        return await fn(conn)
+                    except RECONNECT_ERRORS:
+                        await conn.close()  # never hand a connection in doubt back to the pool
+                        raise
             except RECONNECT_ERRORS as exc:
                 if self.closed or waited >= retry_for:
                     raise
@@ -151,3 +162,12 @@ async def _migrate(conn: psycopg.AsyncConnection[Any], namespace: str) -> None:
                 await conn.execute(schema_sql(ddl, namespace))
                 await conn.execute(schema_sql("INSERT INTO {s}.migrations (version) VALUES (%s)",
                                               namespace), (version,))
+
+
+def _redact(dsn: str) -> str:
+    """The DSN without its password, for error messages."""
+    if "@" in dsn and "://" in dsn:
+        scheme, rest = dsn.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return dsn

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from memflow.store.fragments import NOTIFY_WOKEN, START, WAKE
+from memflow.store.fragments import NOTIFY_WOKEN, SETTLE_PARENT, START, WAKE
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Command:
     def immediate(self) -> bool:
         """True when the command's result is known as soon as it is committed."""
         return self.kind in ("signal", "start_child", "entity", "search", "emit", "interrupt",
-                             "hook") or (self.kind == "wait")
+                             "hook", "exec_hook", "trace", "wait")
 
 
 @dataclass
@@ -131,8 +131,12 @@ def send_signal(signal_id: str, data_json: str, channel: str,
     sql = f"""WITH {head},
 woken AS (
     UPDATE {{s}}.steps SET status = 'done', result = %(data)s, completed_at = now()
-     WHERE kind = 'wait' AND status = 'pending' AND name = %(sid)s
+     WHERE kind IN ('wait', 'exec_hook') AND status = 'pending' AND name = %(sid)s
        AND EXISTS (SELECT 1 FROM st)
+       AND EXISTS (SELECT 1 FROM {{s}}.workflows w
+                    WHERE w.run_id = {{s}}.steps.run_id
+                      AND (w.status = 'running' OR (w.status = 'completed'
+                           AND w.signal_in IS TRUE AND {{s}}.steps.dim <> '')))
     RETURNING run_id, dim),
 kept AS (
     INSERT INTO {{s}}.signals (signal_id, data)
@@ -179,9 +183,9 @@ SELECT st.status, st.result, st.error,
     params = dict(c.options["start"])
     params.update(p_run_id=t.run_id, p_dim=t.dim, p_idx=c.idx, kind=c.kind, is_start=start,
                   dup_error=c.options["dup_error"], channel=channel)
-    if not start:
-        params.update(parent_id=t.workflow_id, parent_run_id=t.run_id, parent_dim=t.dim,
-                      parent_idx=c.idx)
+    params.update(parent_id=t.workflow_id, parent_run_id=t.run_id)
+    if not start:  # only exec_child's step waits for the child's outcome
+        params.update(parent_dim=t.dim, parent_idx=c.idx)
     return [(sql, params)]
 
 
@@ -189,3 +193,112 @@ def recorded(t: Thread, c: Command, status: str, result_json: str | None,
              error_json: str | None = None) -> list[Statement]:
     """Record a step whose result the pass already knows."""
     return [(_STEP, step_params(t, c, status, result_json, error_json))]
+
+
+# A workflow that accepts hooks: running, or completed with signal_in = true.
+HOOKABLE = "(status = 'running' OR (status = 'completed' AND signal_in IS TRUE))"
+
+
+def hook(t: Thread, c: Command, channel: str) -> list[Statement]:
+    """Start a hook thread on a workflow; with ``exec_hook`` also record the step awaiting it."""
+    is_exec = c.kind == "exec_hook"
+    sql = f"""WITH target AS (
+    SELECT run_id FROM {{s}}.workflows
+     WHERE workflow_id = %(target_id)s AND {HOOKABLE} AND signal_in IS DISTINCT FROM false),
+th AS (
+    INSERT INTO {{s}}.threads (run_id, dim, name, task_queue, args, status, parent_run_id,
+                              parent_dim, parent_idx)
+    SELECT target.run_id, %(hook_dim)s, %(hook_name)s, %(hook_queue)s, %(hook_args)s,
+           'running', %(p_run_id)s, %(p_dim)s, %(p_idx)s
+      FROM target
+     WHERE NOT EXISTS (SELECT 1 FROM {{s}}.steps
+                        WHERE run_id = %(run_id)s AND dim = %(dim)s AND idx = %(idx)s)
+    ON CONFLICT DO NOTHING RETURNING run_id, dim, task_queue),
+first_pass AS (
+    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim)
+    SELECT task_queue, 'w', run_id, dim FROM th RETURNING queue),
+st AS (
+    INSERT INTO {{s}}.steps (run_id, dim, idx, kind, name, status, result, error, completed_at)
+    SELECT %(run_id)s, %(dim)s, %(idx)s, %(kind)s, %(name)s,
+           CASE WHEN NOT EXISTS (SELECT 1 FROM th) THEN 'failed'
+                WHEN %(is_exec)s THEN 'pending' ELSE 'done' END,
+           CASE WHEN EXISTS (SELECT 1 FROM th) AND NOT %(is_exec)s
+                THEN to_jsonb(%(hook_dim)s::text) END,
+           CASE WHEN NOT EXISTS (SELECT 1 FROM th) THEN %(closed_error)s::jsonb END,
+           CASE WHEN %(is_exec)s AND EXISTS (SELECT 1 FROM th) THEN NULL ELSE now() END
+    ON CONFLICT DO NOTHING RETURNING status, result, error)
+SELECT st.status, st.result, st.error,
+       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue) FROM first_pass) n)
+         AS notified
+  FROM st"""
+    params = step_params(t, c)
+    params.update(c.options["hook"])
+    params.update(is_exec=is_exec, closed_error=c.options["closed_error"], channel=channel,
+                  p_run_id=t.run_id if is_exec else None, p_dim=t.dim if is_exec else None,
+                  p_idx=c.idx if is_exec else None)
+    return [(sql, params)]
+
+
+def client_hook(params: dict[str, Any], channel: str) -> Statement:
+    """Start a hook thread from outside any workflow; returns a row when it started."""
+    sql = f"""WITH target AS (
+    SELECT run_id FROM {{s}}.workflows
+     WHERE workflow_id = %(target_id)s AND {HOOKABLE} AND signal_in IS DISTINCT FROM false),
+th AS (
+    INSERT INTO {{s}}.threads (run_id, dim, name, task_queue, args, status)
+    SELECT target.run_id, %(hook_dim)s, %(hook_name)s, %(hook_queue)s, %(hook_args)s, 'running'
+      FROM target RETURNING run_id, dim, task_queue),
+first_pass AS (
+    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim)
+    SELECT task_queue, 'w', run_id, dim FROM th RETURNING queue)
+SELECT th.dim, (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue)
+                                      FROM first_pass) n) AS notified
+  FROM th"""
+    return sql, {**params, "channel": channel}
+
+
+def interrupt_sql(step: bool) -> str:
+    """Interrupt a live run and (with ``descend``) its live descendants, settling any parent
+    waiting for them; with ``step``, only when the interrupting step is new."""
+    head = f"st AS ({_STEP})," if step else ""
+    guard = "AND EXISTS (SELECT 1 FROM st)" if step else ""
+    return f"""WITH RECURSIVE {head} tree AS (
+    SELECT run_id FROM {{s}}.workflows
+     WHERE workflow_id = %(target_id)s AND status IN ('running', 'pending') {guard}
+    UNION ALL
+    SELECT c.run_id FROM {{s}}.workflows c JOIN tree ON c.parent_run_id = tree.run_id
+     WHERE %(descend)s AND c.status IN ('running', 'pending')),
+fin AS (
+    UPDATE {{s}}.workflows SET status = 'interrupted', result = NULL, error = %(ierror)s,
+           completed_at = now(), updated_at = now(),
+           expire_seconds = coalesce(%(expire)s::float8, expire_seconds),
+           expire_at = now() + coalesce(%(expire)s::float8, expire_seconds) * interval '1 second'
+     WHERE run_id IN (SELECT run_id FROM tree)
+    RETURNING workflow_id, run_id, parent_run_id, parent_dim, parent_idx, status, result, error),
+gone AS (DELETE FROM {{s}}.tasks WHERE run_id IN (SELECT run_id FROM fin)),
+{SETTLE_PARENT}{WAKE.strip()}
+SELECT (SELECT count(*) FROM fin) AS stopped,
+       (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified,
+       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM fin) m)
+         AS notified_done"""
+
+
+def interrupt(t: Thread, c: Command, channel: str) -> list[Statement]:
+    """Interrupt a workflow from a workflow, once across replays."""
+    params = step_params(t, c, "done")
+    params.update(c.options["interrupt"], channel=channel)
+    return [(interrupt_sql(step=True), params)]
+
+
+def emit(t: Thread, c: Command, channel: str) -> list[Statement]:
+    """Publish events to topics (stored, and announced by NOTIFY), once across replays."""
+    sql = f"""WITH st AS ({_STEP}),
+ev AS (
+    INSERT INTO {{s}}.events (topic, message, run_id)
+    SELECT e.key, e.value, %(run_id)s FROM st, jsonb_each(%(events)s::jsonb) e
+    RETURNING topic)
+SELECT (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'e:' || topic)
+                              FROM (SELECT DISTINCT topic FROM ev) d) n) AS notified"""
+    params = step_params(t, c, "done", "true")
+    params.update(events=c.options["events"], channel=channel)
+    return [(sql, params)]

@@ -10,7 +10,9 @@ wk AS (
     INSERT INTO {s}.tasks (queue, kind, run_id, dim)
     SELECT DISTINCT coalesce(th.task_queue, w.task_queue), 'w', woken.run_id, woken.dim
       FROM woken
-      JOIN {s}.workflows w ON w.run_id = woken.run_id AND w.status = 'running'
+      JOIN {s}.workflows w ON w.run_id = woken.run_id
+       AND (w.status = 'running'
+            OR (woken.dim <> '' AND w.status = 'completed' AND w.signal_in IS TRUE))
       LEFT JOIN {s}.threads th ON th.run_id = woken.run_id AND th.dim = woken.dim
      WHERE woken.dim = '' OR th.status = 'running'
     ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE SET wake = {s}.tasks.wake + 1
@@ -50,3 +52,15 @@ first_pass AS (
     SELECT task_queue, 'w', run_id, '' FROM up WHERE status = 'running'
     RETURNING queue
 )"""
+
+# Settles the step of a parent that waits for the runs in CTE ``fin`` (exec_child), and wakes it.
+SETTLE_PARENT = """
+woken AS (
+    UPDATE {s}.steps s
+       SET status = CASE WHEN fin.status = 'completed' THEN 'done' ELSE 'failed' END,
+           result = fin.result, error = fin.error, completed_at = now()
+      FROM fin
+     WHERE s.run_id = fin.parent_run_id AND s.dim = fin.parent_dim AND s.idx = fin.parent_idx
+       AND s.status = 'pending' AND s.kind = 'exec_child'
+    RETURNING s.run_id, s.dim),
+"""

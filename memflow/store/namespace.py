@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from memflow.store.admin import AdminQueries
 from memflow.store.base import Store, schema_sql, validate_namespace
-from memflow.store.commands import send_signal
+from memflow.store.commands import client_hook, send_signal
+from memflow.store.entity import EntityQueries
 from memflow.store.passes import PassQueries
+from memflow.store.search import SearchQueries
 from memflow.store.tasks import TaskQueries
 from memflow.store.workflows import WorkflowQueries
 
 
-class NamespaceStore(WorkflowQueries, TaskQueries, PassQueries):
+class NamespaceStore(WorkflowQueries, TaskQueries, PassQueries, AdminQueries, EntityQueries,
+                     SearchQueries):
     """The statements of one namespace (schema) on a shared Store."""
 
     def __init__(self, store: Store, namespace: str):
@@ -48,3 +52,21 @@ class NamespaceStore(WorkflowQueries, TaskQueries, PassQueries):
                             delivered = int(row[0])
             return delivered
         return int(await self.store.run(go, retry_for=0))
+
+    async def hook(self, params: dict[str, Any]) -> str | None:
+        """Start a hook thread on a workflow from outside; None when it accepts no hooks."""
+        sql, full = client_hook(params, self.namespace)
+        rows = await self.store.fetch(self.q(sql), full)
+        return str(rows[0]["dim"]) if rows else None
+
+    async def events_since(self, topic: str, after_id: int) -> list[dict[str, Any]]:
+        """Events of ``topic`` newer than ``after_id``, oldest first."""
+        return list(await self.store.fetch(self.q(
+            "SELECT id, topic, message, created_at FROM {s}.events "
+            "WHERE topic = %(topic)s AND id > %(after)s ORDER BY id"),
+            {"topic": topic, "after": after_id}))
+
+    async def last_event_id(self) -> int:
+        """The newest event id (0 when there is none)."""
+        rows = await self.store.fetch(self.q("SELECT coalesce(max(id), 0) AS id FROM {s}.events"))
+        return int(rows[0]["id"])

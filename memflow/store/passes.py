@@ -11,6 +11,8 @@ from psycopg.rows import dict_row
 
 from memflow.store import commands as cmd
 from memflow.store.commands import Command, Statement, Thread
+from memflow.store.entity import entity_statement
+from memflow.store.search import search_statement
 
 _BUILDERS: dict[str, Callable[[Thread, Command, str], list[Statement]]] = {
     "activity": cmd.activity,
@@ -18,9 +20,23 @@ _BUILDERS: dict[str, Callable[[Thread, Command, str], list[Statement]]] = {
     "wait": cmd.wait,
     "exec_child": cmd.child,
     "start_child": cmd.child,
+    "hook": cmd.hook,
+    "exec_hook": cmd.hook,
+    "interrupt": cmd.interrupt,
+    "emit": cmd.emit,
+    "trace": lambda t, c, ch: cmd.recorded(t, c, "done", "true"),
     "signal": lambda t, c, ch: cmd.send_signal(
         c.name or "", c.options["data"], ch, step=cmd.step_params(t, c, "done")),
+    "entity": entity_statement,
+    "search": search_statement,
 }
+
+
+def thread_open(run_status: str, signal_in: bool | None, dim: str) -> bool:
+    """Whether a thread may still run: the run is live, or it is a hook of a completed run
+    that keeps its hook channel open (``signal_in=True``)."""
+    return run_status == "running" or (
+        dim != "" and run_status == "completed" and signal_in is True)
 
 
 @dataclass
@@ -47,10 +63,11 @@ class PassQueries:
         """The thread's function, arguments and state, and its whole step history."""
         if dim == "":
             meta_sql = """SELECT workflow_id, run_id, '' AS dim, name, task_queue, args, status,
-       config, attempt, status AS run_status FROM {s}.workflows WHERE run_id = %(run_id)s"""
+       config, attempt, status AS run_status, signal_in
+  FROM {s}.workflows WHERE run_id = %(run_id)s"""
         else:
             meta_sql = """SELECT w.workflow_id, t.run_id, t.dim, t.name, t.task_queue, t.args,
-       t.status, w.config, 1 AS attempt, w.status AS run_status
+       t.status, w.config, 1 AS attempt, w.status AS run_status, w.signal_in
   FROM {s}.threads t JOIN {s}.workflows w ON w.run_id = t.run_id
  WHERE t.run_id = %(run_id)s AND t.dim = %(dim)s"""
         steps_sql = """SELECT idx, kind, name, status, result, error, seq FROM {s}.steps
@@ -110,10 +127,10 @@ SELECT (SELECT count(*) FROM d) AS deleted,
             async with conn.transaction():
                 if commands:
                     cur = await conn.execute(self.q(
-                        "SELECT status FROM {s}.workflows WHERE run_id = %(r)s "
+                        "SELECT status, signal_in FROM {s}.workflows WHERE run_id = %(r)s "
                         "FOR NO KEY UPDATE"), {"r": thread.run_id})
                     row = await cur.fetchone()
-                    if row is None or row[0] != "running":
+                    if row is None or not thread_open(row[0], row[1], thread.dim):
                         return PassOutcome(alive=False)
                 cursors: list[tuple[int | None, psycopg.AsyncCursor[Any]]] = []
                 async with conn.pipeline():

@@ -47,6 +47,7 @@ CREATE TABLE {s}.threads (
     status       text NOT NULL,
     result       jsonb,
     error        jsonb,
+    parent_run_id text,
     parent_dim   text,
     parent_idx   int,
     created_at   timestamptz NOT NULL DEFAULT now(),
@@ -69,7 +70,8 @@ CREATE TABLE {s}.steps (
     completed_at timestamptz,
     PRIMARY KEY (run_id, dim, idx)
 );
-CREATE INDEX steps_waiting ON {s}.steps (name) WHERE kind = 'wait' AND status = 'pending';
+CREATE INDEX steps_waiting ON {s}.steps (name)
+    WHERE kind IN ('wait', 'exec_hook') AND status = 'pending';
 
 CREATE TABLE {s}.tasks (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -4,20 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from memflow.store.commands import start_workflow
-from memflow.store.fragments import NOTIFY_WOKEN, WAKE
-
-# Settles the step of a parent that waits for the runs in CTE ``fin`` (exec_child), and wakes it.
-_SETTLE_PARENT = """
-woken AS (
-    UPDATE {s}.steps s
-       SET status = CASE WHEN fin.status = 'completed' THEN 'done' ELSE 'failed' END,
-           result = fin.result, error = fin.error, completed_at = now()
-      FROM fin
-     WHERE s.run_id = fin.parent_run_id AND s.dim = fin.parent_dim AND s.idx = fin.parent_idx
-       AND s.status = 'pending' AND s.kind = 'exec_child'
-    RETURNING s.run_id, s.dim),
-"""
+from memflow.store.commands import interrupt_sql, start_workflow
+from memflow.store.fragments import NOTIFY_WOKEN, SETTLE_PARENT, WAKE
 
 WORKFLOW_COLUMNS = """workflow_id, run_id, name, task_queue, status, args, result, error,
     entity_type, entity, search, config, attempt, signal_in, parent_id, parent_run_id,
@@ -68,9 +56,12 @@ class WorkflowQueries:
            completed_at = now(), updated_at = now(),
            expire_at = now() + expire_seconds * interval '1 second'
      WHERE run_id = %(run_id)s AND status = 'running'
-    RETURNING workflow_id, parent_run_id, parent_dim, parent_idx, status, result, error),
-gone AS (DELETE FROM {{s}}.tasks WHERE run_id = %(run_id)s AND EXISTS (SELECT 1 FROM fin)),
-{_SETTLE_PARENT}{WAKE.strip()}
+    RETURNING workflow_id, parent_run_id, parent_dim, parent_idx, status, result, error,
+              signal_in),
+gone AS (DELETE FROM {{s}}.tasks t USING fin
+           WHERE t.run_id = %(run_id)s AND (t.dim = '' OR fin.signal_in IS NOT TRUE
+                                            OR fin.status <> 'completed')),
+{SETTLE_PARENT}{WAKE.strip()}
 SELECT (SELECT count(*) FROM fin) AS finished,
        (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified,
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM fin) m)
@@ -126,28 +117,9 @@ UPDATE {s}.tasks SET lease_owner = NULL,
     async def interrupt(self, workflow_id: str, error_json: str, descend: bool,
                         expire: float | None) -> int:
         """Interrupt a live run (and its live descendants); returns how many runs stopped."""
-        sql = self.q(f"""WITH RECURSIVE tree AS (
-    SELECT run_id FROM {{s}}.workflows
-     WHERE workflow_id = %(id)s AND status IN ('running', 'pending')
-    UNION ALL
-    SELECT c.run_id FROM {{s}}.workflows c JOIN tree ON c.parent_run_id = tree.run_id
-     WHERE %(descend)s AND c.status IN ('running', 'pending')),
-fin AS (
-    UPDATE {{s}}.workflows SET status = 'interrupted', result = NULL, error = %(error)s,
-           completed_at = now(), updated_at = now(),
-           expire_seconds = coalesce(%(expire)s::float8, expire_seconds),
-           expire_at = now() + coalesce(%(expire)s::float8, expire_seconds) * interval '1 second'
-     WHERE run_id IN (SELECT run_id FROM tree)
-    RETURNING workflow_id, run_id, parent_run_id, parent_dim, parent_idx, status, result, error),
-gone AS (DELETE FROM {{s}}.tasks WHERE run_id IN (SELECT run_id FROM fin)),
-{_SETTLE_PARENT}{WAKE.strip()}
-SELECT (SELECT count(*) FROM fin) AS stopped,
-       (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified,
-       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM fin) m)
-         AS notified_done""")
-        rows = await self.store.fetch(sql, {"id": workflow_id, "descend": descend,
-                                            "error": error_json, "expire": expire,
-                                            "channel": self.namespace})
+        rows = await self.store.fetch(self.q(interrupt_sql(step=False)), {
+            "target_id": workflow_id, "descend": descend, "ierror": error_json,
+            "expire": expire, "channel": self.namespace})
         return int(rows[0]["stopped"]) if rows else 0
 
     async def steps(self, run_id: str) -> list[dict[str, Any]]:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextvars
+import inspect
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 from memflow import payload, registry
 from memflow.durations import parse_duration
 from memflow.engine.thread import current_thread
 from memflow.retry import RetryPolicy
+from memflow.workflow.context import WorkflowContext
+
+_in_activity_interceptor: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "memflow_in_activity_interceptor", default=False)
 
 
 class ActivityProxy:
@@ -39,21 +45,30 @@ class ActivityProxy:
         queue = self._task_queue or thread.ref.task_queue
         args_json = payload.dumps(args, f"arguments of activity {name!r}")
         interceptors = registry.activity_interceptors()
-        if not interceptors:
+        if not interceptors or _in_activity_interceptor.get():
             return self._schedule(thread, name, queue, args_json)
-
-        from memflow.workflow.context import WorkflowContext
-
-        activity_ctx = {"activity_name": name, "args": args, "task_queue": queue,
-                        "workflow_id": thread.ref.workflow_id}
+        activity_ctx = {
+            "activity_name": name, "args": list(args), "task_queue": queue,
+            "workflow_id": thread.ref.workflow_id, "workflow_name": thread.name,
+            "namespace": thread.namespace,
+            "options": {"retry_policy": self._policy.to_dict(),
+                        "start_to_close_timeout": self._timeout,
+                        "heartbeat_timeout": self._heartbeat},
+        }
         workflow_ctx = WorkflowContext(thread)
 
         async def chain(i: int) -> Any:
             if i == len(interceptors):
                 return await self._schedule(thread, name, queue, args_json)
-            return await interceptors[i].execute(activity_ctx, workflow_ctx,
-                                                 lambda: chain(i + 1))
-        return thread.loop.create_task(chain(0))
+            out = interceptors[i].execute(activity_ctx, workflow_ctx, lambda: chain(i + 1))
+            return await out if inspect.isawaitable(out) else out
+
+        async def intercepted() -> Any:
+            # Activities the interceptors call themselves are not intercepted again (that would
+            # never end); the flag lives in this chain's own context only.
+            _in_activity_interceptor.set(True)
+            return await chain(0)
+        return _start_eagerly(thread.loop, intercepted(), f"activity {name}")
 
     def _schedule(self, thread: Any, name: str, queue: str, args_json: str) -> Any:
         fn = self._known.get(name) or registry.find_activity(queue, name)
@@ -70,6 +85,62 @@ class ActivityProxy:
         task_payload = task_payload[:-1] + ',"args":' + args_json + "}"
         return thread.call("activity", name, {"queue": f"{queue}-activity",
                                               "payload": task_payload}, decode)
+
+
+def _start_eagerly(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any],
+                   name: str) -> asyncio.Future[Any]:
+    """Run ``coro`` up to its first suspension now, then as a task of ``loop`` (like Python
+    3.12's eager tasks), in a context of its own.
+
+    So an intercepted activity call takes its counter slots *at the call*, like every durable
+    call: the interceptors' durable calls made before ``next()`` and, if none, the activity's own
+    step are numbered exactly where the call is made. An interceptor without durable calls of its
+    own therefore changes no step number at all, and the rest of the chain runs as the results
+    arrive, in the recorded deliveries, so replays number everything as the live run did.
+    """
+    ctx = contextvars.copy_context()
+    try:
+        yielded = ctx.run(coro.send, None)
+    except StopIteration as stop:
+        done = loop.create_future()
+        done.set_result(stop.value)
+        return done
+    except Exception as exc:
+        failed = loop.create_future()
+        failed.set_exception(exc)
+        return failed
+    return loop.create_task(_resume(coro, yielded), name=name, context=ctx)
+
+
+async def _resume(coro: Coroutine[Any, Any, Any], yielded: Any) -> Any:
+    return await _Resumed(coro, yielded)
+
+
+class _Resumed:
+    """Awaiting this drives a coroutine that already ran its first step (a late ``yield from``)."""
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], yielded: Any):
+        self.coro = coro
+        self.yielded = yielded
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, yielded = self.coro, self.yielded
+        while True:
+            try:
+                sent = yield yielded
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # cancellation and errors go on into the coroutine
+                try:
+                    yielded = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    yielded = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
 
 
 def proxy_activities(activities: Any = None, *, task_queue: str | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -11,7 +12,14 @@ from memflow.workflow.context import WorkflowContext
 
 
 def make_main(thread: ThreadRun, fn: Callable[..., Any]) -> Callable[[], Coroutine[Any, Any, Any]]:
-    """The coroutine factory that runs ``fn`` for ``thread`` inside the interceptor chain."""
+    """The coroutine factory that runs ``fn`` for ``thread`` inside the interceptor chain.
+
+    The chain runs on every pass (replays included), inside the workflow: the first registered
+    interceptor is the outermost, and durable calls an interceptor makes take the thread's next
+    counter slots just like the workflow's own. An error raised by the workflow reaches every
+    interceptor on its way out; an error raised by an interceptor ends the pass like one raised
+    by the workflow (retried per the workflow's ``config``, then failed).
+    """
     async def main() -> Any:
         args = payload.decode_args(fn, thread.args)
         interceptors = registry.interceptors()
@@ -20,6 +28,7 @@ def make_main(thread: ThreadRun, fn: Callable[..., Any]) -> Callable[[], Corouti
         async def chain(i: int) -> Any:
             if i == len(interceptors):
                 return await fn(*args)
-            return await interceptors[i].execute(ctx, lambda: chain(i + 1))
+            out = interceptors[i].execute(ctx, lambda: chain(i + 1))
+            return await out if inspect.isawaitable(out) else out
         return await chain(0)
     return main

@@ -1,0 +1,271 @@
+"""Entity SQL: each entity call of a workflow as one statement, and the static entity queries.
+
+An entity call locks its workflow row, computes the new document and the call's result from
+the row's current ``entity``, records the result as the call's step and writes the document,
+all in one statement. The write happens only if the step row is new, so a pass committed twice
+changes the document once; either way the statement returns the step's recorded
+``status, result, error``.
+
+Paths are bound as ``text[]``. Updates create missing intermediate objects, step into arrays by
+index, and never raise an SQL error for the shape of the data: a call that does not fit the
+document (incrementing a string, an index past the end of an array, ...) is recorded as a
+failed step instead (raised as ``MemFlowFatalError`` in the workflow) and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from memflow.store.commands import Command, Statement, Thread
+
+FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def recorded_update(column: str, calc: str) -> str:
+    """One statement that reads ``column`` of the workflow row (locked) as CTE ``cur(doc)``,
+    runs ``calc`` (CTEs ending in ``calc(why, new_doc, result)``), records the step and, when
+    the step is new and ``why`` is NULL, writes ``new_doc`` (a NULL ``new_doc`` writes nothing).
+    """
+    return f"""WITH RECURSIVE cur AS (
+    SELECT {column} AS doc FROM {{s}}.workflows WHERE run_id = %(run_id)s FOR NO KEY UPDATE),
+{calc},
+st AS (
+    INSERT INTO {{s}}.steps (run_id, dim, idx, kind, name, status, result, error, completed_at)
+    SELECT %(run_id)s, %(dim)s, %(idx)s, %(kind)s, %(name)s,
+           CASE WHEN calc.why IS NULL THEN 'done' ELSE 'failed' END,
+           CASE WHEN calc.why IS NULL THEN calc.result END,
+           CASE WHEN calc.why IS NOT NULL THEN jsonb_build_object(
+               'message', %(what)s::text || ': ' || calc.why, 'code', 598,
+               'type', 'MemFlowFatalError', 'stack', '') END,
+           now()
+      FROM calc
+    ON CONFLICT DO NOTHING RETURNING status, result, error),
+up AS (
+    UPDATE {{s}}.workflows w SET {column} = calc.new_doc, updated_at = now()
+      FROM calc
+     WHERE w.run_id = %(run_id)s AND calc.why IS NULL AND calc.new_doc IS NOT NULL
+       AND EXISTS (SELECT 1 FROM st))
+SELECT status, result, error FROM st
+UNION ALL
+SELECT status, result, error FROM {{s}}.steps
+ WHERE run_id = %(run_id)s AND dim = %(dim)s AND idx = %(idx)s
+   AND NOT EXISTS (SELECT 1 FROM st)"""
+
+
+_PATH = "pp AS (SELECT %(path)s::text[] AS p)"
+
+# Creates the missing (or null) intermediate objects of the path; stops with ``why`` at a
+# scalar in the way or at an array index that does not exist.
+_WALK = """walk(k, doc, why) AS (
+    SELECT 0, cur.doc, NULL::text FROM cur
+  UNION ALL
+    SELECT w.k + 1,
+           CASE WHEN x.fits AND (x.node IS NULL OR x.node = 'null'::jsonb)
+                THEN jsonb_set(w.doc, x.q, '{}'::jsonb) ELSE w.doc END,
+           CASE WHEN NOT x.fits
+                THEN 'the array at "' || array_to_string(x.q[1:w.k], '.')
+                     || '" has no element ' || x.q[w.k + 1]
+                WHEN jsonb_typeof(x.node) NOT IN ('null', 'object', 'array')
+                THEN '"' || array_to_string(x.q, '.') || '" holds a JSON '
+                     || jsonb_typeof(x.node) || ', not an object' END
+      FROM walk w, pp,
+           LATERAL (SELECT pp.p[1:w.k + 1] AS q, w.doc #> pp.p[1:w.k + 1] AS node,
+                           (jsonb_typeof(w.doc #> pp.p[1:w.k]) = 'object'
+                            OR w.doc #> pp.p[1:w.k + 1] IS NOT NULL) AS fits) x
+     WHERE w.why IS NULL AND w.k < cardinality(pp.p) - 1),
+tgt AS (
+    SELECT f.doc, pp.p, f.doc #> pp.p AS node,
+           coalesce(f.why, CASE
+               WHEN jsonb_typeof(f.doc #> pp.p[1:cardinality(pp.p) - 1]) <> 'object'
+                    AND f.doc #> pp.p IS NULL
+               THEN 'the array at "' || array_to_string(pp.p[1:cardinality(pp.p) - 1], '.')
+                    || '" has no element ' || pp.p[cardinality(pp.p)] END) AS why
+      FROM (SELECT doc, why FROM walk ORDER BY k DESC LIMIT 1) f, pp)"""
+
+# The value at the path without changing anything (CTE ``tgt`` without the walk).
+_AT = "tgt AS (SELECT cur.doc, pp.p, cur.doc #> pp.p AS node, NULL::text AS why FROM cur, pp)"
+
+
+def _typed(types: str, noun: str, value: str, result: str = "val") -> str:
+    """``calc`` for an update of the value at the path: ``value`` computes the new value from
+    ``t.node``; the current value must be missing or of one of ``types``."""
+    return f"""calc AS (
+    SELECT z.why, CASE WHEN z.why IS NULL THEN jsonb_set(z.doc, z.p, z.val) END AS new_doc,
+           {result} AS result
+      FROM (SELECT t.doc, t.p, t.node,
+                   coalesce(t.why, CASE WHEN jsonb_typeof(t.node) NOT IN ({types})
+                       THEN '"' || array_to_string(t.p, '.') || '" holds a JSON '
+                            || jsonb_typeof(t.node) || ', not {noun}' END) AS why,
+                   {value} AS val
+              FROM tgt t) z)"""
+
+
+_NUMBER = "CASE WHEN jsonb_typeof(t.node) = 'number' THEN (t.node #>> '{}')::numeric ELSE 0 END"
+
+_CALC: dict[str, str] = {
+    "get": f"""{_PATH}, calc AS (
+    SELECT NULL::text AS why, NULL::jsonb AS new_doc, cur.doc #> pp.p AS result FROM cur, pp)""",
+    "set": """calc AS (
+    SELECT NULL::text AS why, %(value)s::jsonb AS new_doc, %(value)s::jsonb AS result FROM cur)""",
+    "delete": f"""{_PATH}, calc AS (
+    SELECT NULL::text AS why, z.new_doc, coalesce(z.new_doc, z.doc) AS result
+      FROM (SELECT cur.doc, CASE WHEN cur.doc #> pp.p IS NOT NULL THEN cur.doc #- pp.p END
+                   AS new_doc FROM cur, pp) z)""",
+    "merge": """mops AS (
+    SELECT o.ord, ARRAY(SELECT s.seg FROM jsonb_array_elements_text(o.e -> 0)
+                               WITH ORDINALITY AS s(seg, n) ORDER BY s.n) AS q,
+           o.e -> 1 AS leaves
+      FROM jsonb_array_elements(%(ops)s::jsonb) WITH ORDINALITY AS o(e, ord)),
+mrg(i, doc) AS (
+    SELECT 0::bigint, cur.doc FROM cur
+  UNION ALL
+    SELECT m.i + 1,
+           CASE WHEN cardinality(o.q) = 0
+                THEN CASE WHEN jsonb_typeof(m.doc) = 'object' THEN m.doc ELSE '{}'::jsonb END
+                     || o.leaves
+                ELSE jsonb_set(m.doc, o.q,
+                               CASE WHEN jsonb_typeof(m.doc #> o.q) = 'object'
+                                    THEN m.doc #> o.q ELSE '{}'::jsonb END || o.leaves) END
+      FROM mrg m JOIN mops o ON o.ord = m.i + 1),
+calc AS (SELECT NULL::text AS why, doc AS new_doc, doc AS result
+           FROM mrg ORDER BY i DESC LIMIT 1)""",
+    "append": f"""{_PATH}, {_WALK}, """ + _typed(
+        "'null', 'array'", "an array",
+        "CASE WHEN jsonb_typeof(t.node) = 'array' THEN t.node ELSE '[]'::jsonb END"
+        " || jsonb_build_array(%(value)s::jsonb)"),
+    "prepend": f"""{_PATH}, {_WALK}, """ + _typed(
+        "'null', 'array'", "an array",
+        "jsonb_build_array(%(value)s::jsonb)"
+        " || CASE WHEN jsonb_typeof(t.node) = 'array' THEN t.node ELSE '[]'::jsonb END"),
+    "increment": f"""{_PATH}, {_WALK}, """ + _typed(
+        "'null', 'number'", "a number",
+        f"to_jsonb(trim_scale({_NUMBER} + %(by)s::numeric))"),
+    "toggle": f"""{_PATH}, {_WALK}, """ + _typed(
+        "'null', 'boolean'", "a boolean",
+        "CASE WHEN jsonb_typeof(t.node) = 'boolean' THEN to_jsonb(NOT t.node::boolean)"
+        " ELSE 'true'::jsonb END"),
+    "set_if_not_exists": f"""{_PATH}, {_WALK}, """ + _typed(
+        "'null', 'object', 'array', 'string', 'number', 'boolean'", "a value",
+        "coalesce(t.node, %(value)s::jsonb)"),
+    "remove": f"""{_PATH}, {_AT}, calc AS (
+    SELECT z.why, CASE WHEN z.why IS NULL THEN jsonb_set(z.doc, z.p, z.val) END AS new_doc,
+           z.val AS result
+      FROM (SELECT t.doc, t.p,
+                   CASE WHEN t.node IS NULL THEN '"' || array_to_string(t.p, '.')
+                                                  || '" does not exist'
+                        WHEN jsonb_typeof(t.node) <> 'array'
+                        THEN '"' || array_to_string(t.p, '.') || '" holds a JSON '
+                             || jsonb_typeof(t.node) || ', not an array' END AS why,
+                   CASE WHEN jsonb_typeof(t.node) = 'array' THEN t.node - %(index)s::int END
+                     AS val
+              FROM tgt t) z)""",
+}
+# set_if_not_exists writes only when the path is missing (a JSON null counts as a value).
+_CALC["set_if_not_exists"] = _CALC["set_if_not_exists"].replace(
+    "CASE WHEN z.why IS NULL THEN jsonb_set(z.doc, z.p, z.val) END AS new_doc",
+    "CASE WHEN z.why IS NULL AND z.node IS NULL THEN jsonb_set(z.doc, z.p, z.val) END"
+    " AS new_doc")
+
+ENTITY_OPS = frozenset(_CALC)
+_SQL = {op: recorded_update("entity", calc) for op, calc in _CALC.items()}
+
+
+def entity_statement(t: Thread, c: Command, channel: str) -> list[Statement]:
+    """The statement of one entity call (``c.name`` is the operation, ``c.options`` its
+    arguments: ``path`` (list), ``value`` (JSON text), ``by`` (decimal text), ``index``,
+    ``ops`` (merge steps as JSON text) and ``what`` (the call, for error messages))."""
+    op = c.options["op"]
+    params: dict[str, Any] = {
+        "run_id": t.run_id, "dim": t.dim, "idx": c.idx, "kind": c.kind, "name": c.name,
+        "what": c.options.get("what", f"entity.{op}"), "path": c.options.get("path") or [],
+        "value": c.options.get("value"), "by": c.options.get("by"),
+        "index": c.options.get("index"), "ops": c.options.get("ops"),
+    }
+    return [(_SQL[op], params)]
+
+
+# Static queries -------------------------------------------------------------------------------
+
+_CONDITIONS = {
+    "$eq": "(w.entity #> %({p})s::text[]) @> %({v})s::jsonb"
+           " AND (w.entity #> %({p})s::text[]) = %({v})s::jsonb",
+    "$ne": "(w.entity #> %({p})s::text[]) IS DISTINCT FROM %({v})s::jsonb",
+    "$gt": "jsonb_typeof(w.entity #> %({p})s::text[]) = jsonb_typeof(%({v})s::jsonb)"
+           " AND (w.entity #> %({p})s::text[]) > %({v})s::jsonb",
+    "$gte": "jsonb_typeof(w.entity #> %({p})s::text[]) = jsonb_typeof(%({v})s::jsonb)"
+            " AND (w.entity #> %({p})s::text[]) >= %({v})s::jsonb",
+    "$lt": "jsonb_typeof(w.entity #> %({p})s::text[]) = jsonb_typeof(%({v})s::jsonb)"
+           " AND (w.entity #> %({p})s::text[]) < %({v})s::jsonb",
+    "$lte": "jsonb_typeof(w.entity #> %({p})s::text[]) = jsonb_typeof(%({v})s::jsonb)"
+            " AND (w.entity #> %({p})s::text[]) <= %({v})s::jsonb",
+    "$in": "(w.entity #> %({p})s::text[]) IN (SELECT jsonb_array_elements(%({v})s::jsonb))",
+    "$like": "(w.entity #>> %({p})s::text[]) LIKE %({v})s::text",
+}
+CONDITION_OPS = frozenset(_CONDITIONS)
+
+_FOUND = "SELECT w.workflow_id, w.entity AS context, w.status FROM {s}.workflows w"
+
+
+def field_path(field: Any) -> list[str]:
+    """The segments of a plain dot path (``[A-Za-z_][A-Za-z0-9_]*`` each), else ``ValueError``."""
+    if not isinstance(field, str) or not FIELD_RE.match(field):
+        raise ValueError(f"invalid entity field {field!r}: use dot-separated names made of "
+                         "letters, digits and underscores (not starting with a digit)")
+    return field.split(".")
+
+
+class EntityQueries:
+    """Entity queries of a namespace (mixed into NamespaceStore)."""
+
+    store: Any
+    namespace: str
+
+    def q(self, template: str) -> str:  # pragma: no cover - provided by NamespaceStore
+        raise NotImplementedError
+
+    async def find_entities(self, entity_type: str, conditions: list[tuple[str, str, str]],
+                            limit: int | None, offset: int) -> list[dict[str, Any]]:
+        """Runs of ``entity_type`` matching every ``(field, op, value)`` condition, oldest
+        first, as ``{"workflow_id", "context", "status"}``. ``value`` is JSON text, except for
+        ``$like`` where it is the pattern itself."""
+        where = ["w.entity_type = %(entity_type)s"]
+        params: dict[str, Any] = {"entity_type": entity_type, "limit": limit, "offset": offset}
+        for i, (field, op, value_json) in enumerate(conditions):
+            where.append("(" + _CONDITIONS[op].format(p=f"p{i}", v=f"v{i}") + ")")
+            params[f"p{i}"] = field_path(field)
+            params[f"v{i}"] = value_json
+        sql = (f"{_FOUND} WHERE {' AND '.join(where)} ORDER BY w.created_at, w.workflow_id "
+               "LIMIT %(limit)s OFFSET %(offset)s")
+        return list(await self.store.fetch(self.q(sql), params))
+
+    async def find_entity_by_id(self, entity_type: str,
+                                workflow_id: str) -> dict[str, Any] | None:
+        """The run ``workflow_id`` if its entity type is ``entity_type``, else None."""
+        rows = await self.store.fetch(self.q(
+            f"{_FOUND} WHERE w.workflow_id = %(id)s AND w.entity_type = %(entity_type)s"),
+            {"id": workflow_id, "entity_type": entity_type})
+        return rows[0] if rows else None
+
+    async def create_entity_index(self, field: str) -> str:
+        """Create (once) a GIN index on the entity value at ``field``; returns its name.
+
+        DDL cannot take bound parameters, so the path enters the statement as a literal; it is
+        safe because ``field_path`` admits only letters, digits, underscores and dots.
+        """
+        path = field_path(field)
+        name = "entity_" + hashlib.sha256(field.encode()).hexdigest()[:20]
+        literal = "'{" + ",".join(path) + "}'::text[]"
+        # The literal is appended after the schema is filled in: a segment named "s" would
+        # otherwise read as the schema placeholder.
+        ddl = (self.q(f'CREATE INDEX IF NOT EXISTS "{name}" ON {{s}}.workflows USING gin ')
+               + f"((entity #> {literal}) jsonb_path_ops)")
+
+        async def go(conn: Any) -> None:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext('memflow-index'), "
+                                   "hashtext(%s))", (self.namespace,))
+                await conn.execute(ddl)
+        await self.store.run(go)
+        return name

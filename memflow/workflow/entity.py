@@ -1,0 +1,171 @@
+"""``await workflow.entity()``: the workflow's durable JSON memory, one step per call.
+
+Each method validates its arguments where it is called, takes the next counter slot at call
+time and returns an awaitable settled by one atomic statement (see ``memflow.store.entity``),
+or by the recorded result on replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import TYPE_CHECKING, Any
+
+from memflow import payload
+from memflow.engine.thread import current_thread
+
+if TYPE_CHECKING:
+    from memflow.entity import Entity
+
+MAX_PATH_SEGMENTS = 256
+
+
+def parse_path(path: Any, what: str) -> list[str]:
+    """The segments of a dot path; every segment must be non-empty text.
+
+    A segment is a key of an object, or an index (``0``, ``-1``) of an array on the way.
+    """
+    if not isinstance(path, str):
+        raise TypeError(f"{what}: the path must be a string like 'a.b.c', "
+                        f"not {type(path).__name__}")
+    segments = path.split(".")
+    if not path or any(not s for s in segments):
+        raise ValueError(f"{what}: invalid path {path!r}: use non-empty names separated by dots")
+    if len(segments) > MAX_PATH_SEGMENTS:
+        raise ValueError(f"{what}: the path has more than {MAX_PATH_SEGMENTS} segments")
+    payload.dumps(path, f"{what}: the path")
+    return segments
+
+
+def decimal_text(value: Any, what: str) -> str:
+    """A finite int or float as exact decimal text for SQL ``numeric``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{what} must be a number, not {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, not {value}")
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def merge_ops(patch: dict[str, Any]) -> list[list[Any]]:
+    """The steps of a deep merge of ``patch``: for each object of the patch (parents first),
+    its path and the object of its keys whose values are not objects themselves.
+
+    Merging at a path makes the value there an object (unless it is one), adds those keys, and
+    leaves the nested objects to their own later steps.
+    """
+    ops: list[list[Any]] = []
+    stack: list[tuple[list[str], dict[str, Any]]] = [([], patch)]
+    while stack:
+        path, node = stack.pop()
+        ops.append([path, {k: v for k, v in node.items() if not isinstance(v, dict)}])
+        children = [([*path, k], v) for k, v in node.items() if isinstance(v, dict)]
+        stack.extend(reversed(children))
+    return ops
+
+
+def entity_call(op: str, path: str | None = None, *, value: Any = None, by: Any = 1,
+                index: Any = None) -> dict[str, Any]:
+    """Validate one entity call and return its command options (raises TypeError/ValueError).
+
+    ``op`` is one of set, merge, get, delete, append, prepend, remove, increment, toggle,
+    set_if_not_exists.
+    """
+    what = f"entity.{op}({path!r})" if path is not None else f"entity.{op}()"
+    options: dict[str, Any] = {"op": op, "what": what}
+    if path is not None:
+        options["path"] = parse_path(path, what)
+    if op in ("set", "merge"):
+        if not isinstance(value, dict):
+            value = payload.to_jsonable(value, f"{what}: the value")
+            if not isinstance(value, dict):
+                raise TypeError(f"{what}: the value must be a dict (the entity is a JSON "
+                                f"object), not {type(value).__name__}")
+        if op == "set":
+            options["value"] = payload.dumps(value, f"{what}: the value")
+        else:
+            plain = payload.to_jsonable(value, f"{what}: the value")
+            options["ops"] = payload.dumps(merge_ops(plain), f"{what}: the value")
+    elif op in ("append", "prepend", "set_if_not_exists"):
+        options["value"] = payload.dumps(value, f"{what}: the value")
+    elif op == "increment":
+        options["by"] = decimal_text(by, f"{what}: by")
+    elif op == "remove":
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise TypeError(f"{what}: index must be an int, not {type(index).__name__}")
+        if not -(2**31) <= index < 2**31:
+            raise ValueError(f"{what}: index {index} is out of range")
+        options["index"] = index
+    return options
+
+
+def _call(op: str, options: dict[str, Any]) -> asyncio.Future[Any]:
+    thread = current_thread(f"entity.{op}()")
+    return thread.call("entity", op, options)
+
+
+class EntityMethods:
+    """The durable methods of ``Entity``: each call is one atomic, replay-safe step.
+
+    Paths are dot-separated (``"user.address.city"``); a segment may index an array on the way
+    (``"items.0.qty"``). Updates create missing intermediate objects. A call that does not fit
+    the document (incrementing a string, toggling a number, an index past the end of an array)
+    raises ``MemFlowFatalError`` in the workflow and changes nothing.
+    """
+
+    def set(self, value: dict[str, Any]) -> asyncio.Future[Any]:
+        """Replace the whole document with ``value``; returns the new document."""
+        return _call("set", entity_call("set", value=value))
+
+    def merge(self, value: dict[str, Any]) -> asyncio.Future[Any]:
+        """Deep-merge ``value`` into the document (objects merge key by key, anything else
+        replaces); returns the new document."""
+        return _call("merge", entity_call("merge", value=value))
+
+    def get(self, path: str | None = None) -> asyncio.Future[Any]:
+        """The value at ``path`` (the whole document without one), ``None`` if missing."""
+        options = entity_call("get", path)
+        return _call("get", options)
+
+    def delete(self, path: str) -> asyncio.Future[Any]:
+        """Remove the value at ``path`` (nothing if missing); returns the new document."""
+        return _call("delete", entity_call("delete", path))
+
+    def append(self, path: str, value: Any) -> asyncio.Future[Any]:
+        """Add ``value`` at the end of the array at ``path`` (created if missing); returns the
+        array."""
+        return _call("append", entity_call("append", path, value=value))
+
+    def prepend(self, path: str, value: Any) -> asyncio.Future[Any]:
+        """Add ``value`` at the start of the array at ``path`` (created if missing); returns
+        the array."""
+        return _call("prepend", entity_call("prepend", path, value=value))
+
+    def remove(self, path: str, index: int) -> asyncio.Future[Any]:
+        """Remove item ``index`` (negative counts from the end; past the end removes nothing)
+        of the array at ``path``; returns the array."""
+        return _call("remove", entity_call("remove", path, index=index))
+
+    def increment(self, path: str, by: int | float = 1) -> asyncio.Future[Any]:
+        """Add ``by`` to the number at ``path`` (0 if missing), in exact decimal arithmetic;
+        returns the new number."""
+        return _call("increment", entity_call("increment", path, by=by))
+
+    def toggle(self, path: str) -> asyncio.Future[Any]:
+        """Negate the boolean at ``path`` (a missing value becomes ``True``); returns it."""
+        return _call("toggle", entity_call("toggle", path))
+
+    def set_if_not_exists(self, path: str, value: Any) -> asyncio.Future[Any]:
+        """Set ``value`` at ``path`` unless something (even ``None``) is there; returns the
+        value now at the path."""
+        return _call("set_if_not_exists", entity_call("set_if_not_exists", path, value=value))
+
+
+async def entity() -> Entity:
+    """The running workflow's entity. Consumes no step: only its methods are durable calls.
+
+    Hook threads of a workflow share its entity.
+    """
+    current_thread("workflow.entity()")
+    from memflow.entity import Entity
+
+    return Entity()

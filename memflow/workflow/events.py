@@ -1,0 +1,59 @@
+"""Interrupting workflows, emitting events and tracing, from inside a workflow."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from memflow import payload
+from memflow.durations import parse_duration
+from memflow.engine.thread import current_thread
+from memflow.workflow.calls import _check_id
+
+
+def interrupt(workflow_id: str, reason: str | None = None, throw: bool = True,
+              descend: bool = False, expire: Any = None) -> asyncio.Future[Any]:
+    """Interrupt a workflow (this one too): its result becomes a ``MemFlowInterruptedError``
+    (or ``None`` with ``throw=False``); ``descend`` interrupts its children as well."""
+    _check_id(workflow_id, "workflow_id")
+    thread = current_thread("workflow.interrupt()")
+    doc = {"message": reason or f"workflow {workflow_id} was interrupted", "code": 410,
+           "type": "MemFlowInterruptedError", "stack": "", "throw": bool(throw)}
+    return thread.call("interrupt", workflow_id, {"interrupt": {
+        "target_id": workflow_id, "descend": bool(descend), "ierror": payload.dumps(doc),
+        "expire": parse_duration(expire, "expire") if expire is not None else None}})
+
+
+def emit(events: dict[str, Any], once: bool = True) -> asyncio.Future[Any]:
+    """Publish ``{topic: message}`` events; subscribers get them live (exactly once across
+    replays: the emission is a recorded step)."""
+    if not isinstance(events, dict) or not all(isinstance(k, str) and k for k in events):
+        raise TypeError("emit takes a dict of {topic (non-empty str): message}")
+    thread = current_thread("workflow.emit()")
+    return thread.call("emit", ",".join(events)[:200],
+                       {"events": payload.dumps(events, "events")}, lambda _v: True)
+
+
+def trace(attributes: dict[str, Any], once: bool = True) -> asyncio.Future[Any]:
+    """Record an OpenTelemetry span with ``attributes`` (when opentelemetry is installed),
+    once across replays."""
+    if not isinstance(attributes, dict):
+        raise TypeError("trace takes a dict of attributes")
+    thread = current_thread("workflow.trace()")
+    if thread.counter not in thread.history:
+        _span(thread, attributes)
+    return thread.call("trace", None, {}, lambda _v: True)
+
+
+def _span(thread: Any, attributes: dict[str, Any]) -> None:
+    try:
+        from opentelemetry import trace as otel
+    except ImportError:
+        return
+    tracer = otel.get_tracer("memflow")
+    with tracer.start_as_current_span(f"memflow.{thread.name}") as span:
+        span.set_attribute("memflow.workflow_id", thread.ref.workflow_id)
+        span.set_attribute("memflow.namespace", thread.namespace)
+        for key, value in attributes.items():
+            span.set_attribute(str(key), value if isinstance(value, str | int | float | bool)
+                               else payload.dumps(value))

@@ -1,0 +1,75 @@
+"""The benchmark harness still runs: every workload with a tiny N, checked line by line."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import DSN
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CASES = {
+    "W1": (["W1", "--n", "5", "--floor-seconds", "0.3"],
+           ["total_s", "workflows_per_s", "p50_ms", "p99_ms", "commits_per_workflow",
+            "write_xacts_per_workflow", "pg_commit_per_s", "floor_share", "write_floor_share"]),
+    "W2": (["W2"], ["total_s"]),
+    "W3": (["W3", "--runs", "3"], ["p50_ms", "p99_ms", "mean_ms"]),
+    "W4": (["W4", "--n", "3"], ["total_s", "first_to_last_s", "send_s", "all_waiting_s"]),
+    "floor": (["floor", "--seconds", "0.3"],
+              ["pg_commit_per_s", "pg_commit_per_s_1conn", "pg_commit_per_s_8conn",
+               "pg_commit_per_s_8conn_notify"]),
+    "timers": (["timers", "--n", "3"],
+               ["p50_ms", "p99_ms", "fire_p50_ms", "resume_p50_ms", "total_s"]),
+    "long": (["long", "--n", "5"], ["total_s_5", "total_s_5_cache0"]),
+    "rss": (["rss", "--n", "5"], ["rss_mb", "rss_idle_mb", "cache_size"]),
+}
+
+
+def run_harness(args: list[str]) -> list[dict]:
+    """Run ``python -m benchmarks ARGS`` and parse its JSON lines."""
+    env = dict(os.environ, MEMFLOW_DATABASE_URL=DSN)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert lines, proc.stderr[-3000:]
+    return lines
+
+
+@pytest.mark.parametrize("workload", list(CASES))
+def test_workload_prints_sane_json(workload: str) -> None:
+    args, keys = CASES[workload]
+    [line] = run_harness(args)
+    assert line["workload"] == workload
+    assert "error" not in line
+    assert line["driver"] in ("same-process", "separate-process worker")
+    for key in keys:
+        value = line[key]
+        assert isinstance(value, int | float) and math.isfinite(value), (key, value)
+    for key in ("total_s", "workflows_per_s", "pg_commit_per_s", "rss_mb"):
+        if key in line:
+            assert line[key] > 0, (key, line)
+    if "p50_ms" in line:
+        assert line["p50_ms"] <= line["p99_ms"]
+        if workload != "timers":
+            assert line["p50_ms"] > 0
+    if workload == "W1":
+        assert line["commits_per_workflow"] > 0 and line["write_xacts_per_workflow"] > 0
+    if workload == "W4":
+        assert line["first_to_last_s"] >= line["total_s"] >= 0
+    if workload == "timers":
+        assert line["fire_p50_ms"] >= 0  # a timer never fires before it is due (one clock: PG)
+
+
+def test_unknown_workload_is_a_usage_error() -> None:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "W9"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "unknown workload" in proc.stderr
