@@ -11,7 +11,7 @@ from typing import Any
 
 from memflow import lifecycle, registry
 from memflow.connection import Connection
-from memflow.engine.activities import fire_timer, run_activity
+from memflow.engine.activities import run_activity, timer_outcome
 from memflow.engine.cache import ThreadCache
 from memflow.engine.consumer import Consumer
 from memflow.engine.runner import PassRunner
@@ -65,11 +65,14 @@ class Worker:
         self.functions = functions
         self.options = options
         self.cache = ThreadCache(int(options["cache_size"]))
-        self.runner = PassRunner(ns, functions, self.cache, make_main)
         self.consumer = Consumer(ns, [task_queue, f"{task_queue}-activity"], self._handle,
                                  concurrency=int(options["concurrency"]),
                                  lease=float(options["lease_seconds"]),
                                  poll=float(options["poll_seconds"]))
+        self.runner = PassRunner(ns, functions, self.cache, make_main,
+                                 owner=self.consumer.owner, lease=self.consumer.lease,
+                                 local_queues=frozenset({f"{task_queue}-activity"}),
+                                 spawn=self.consumer.spawn)
         self._stopped = asyncio.Event()
 
     @classmethod
@@ -95,12 +98,16 @@ class Worker:
     async def _handle(self, task: Task) -> None:
         if task.kind == "w":
             await self.runner.run(task)
-        elif task.kind == "a":
-            await run_activity(self.ns, task, self.consumer.owner)
+            return
+        if task.kind == "a":
+            outcome = await run_activity(self.ns, task, self.consumer.owner)
         elif task.kind == "t":
-            await fire_timer(self.ns, task)
+            outcome = timer_outcome(task)
         else:  # pragma: no cover - future task kinds
             log.error("unknown task kind %r", task.kind)
+            return
+        if outcome is not None:
+            await self.runner.settle_local(task, *outcome)
 
     async def run(self) -> None:
         """Block until the worker is stopped (SIGINT/SIGTERM stop it gracefully)."""
@@ -139,7 +146,9 @@ class ActivityWorker:
         self._stopped = asyncio.Event()
 
     async def _handle(self, task: Task) -> None:
-        await run_activity(self.ns, task, self.consumer.owner)
+        outcome = await run_activity(self.ns, task, self.consumer.owner)
+        if outcome is not None:
+            await self.ns.complete_step(task, *outcome)
 
     async def run(self) -> None:
         """Block until stopped."""

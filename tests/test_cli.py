@@ -17,6 +17,7 @@ import pytest
 
 from memflow import Client, MemFlow, Worker
 from memflow.client import WorkflowClient
+from memflow.store.schema import LATEST
 from tests import cli_workflows
 from tests.support import DSN, eventually, sql
 
@@ -253,10 +254,10 @@ async def test_prune(namespace: str) -> None:
 async def test_db_migrate_and_info(namespace: str) -> None:
     ns = ["--namespace", namespace]
     r = await cli("db", "migrate", *ns)
-    assert (r.code, r.out.strip()) == (0, f"namespace {namespace}: migration version 1 "
+    assert (r.code, r.out.strip()) == (0, f"namespace {namespace}: migration version {LATEST} "
                                           "(created)"), r.err
     r = await cli("db", "migrate", *ns)
-    assert r.out.strip() == f"namespace {namespace}: migration version 1 (already up to date)"
+    assert r.out.strip() == f"namespace {namespace}: migration version {LATEST} (already up to date)"
 
     client = Client(connection=DSN, namespace=namespace)
     for _ in range(3):
@@ -268,7 +269,7 @@ async def test_db_migrate_and_info(namespace: str) -> None:
     r = await cli("db", "info", *ns)
     assert r.code == 0, r.err
     assert r.lines[0].startswith("database  postgresql://") and "PostgreSQL" in r.lines[0]
-    assert f"namespace {namespace}  migration version 1" in r.out
+    assert f"namespace {namespace}  migration version {LATEST}" in r.out
     assert "workflows  3  (running 3)" in r.out
     assert "signals    1 kept" in r.out
     queue_rows = [line.split() for line in r.lines if "nobody-serves" in line]
@@ -277,7 +278,7 @@ async def test_db_migrate_and_info(namespace: str) -> None:
     r = await cli("db", "info", "--json")  # every namespace
     info = json.loads(r.out)
     mine = [n for n in info["namespaces"] if n["namespace"] == namespace]
-    assert mine and mine[0]["workflows"] == {"running": 3} and mine[0]["version"] == 1
+    assert mine and mine[0]["workflows"] == {"running": 3} and mine[0]["version"] == LATEST
     assert "***" in info["database"] or "@" not in info["database"]
 
 

@@ -47,7 +47,7 @@ class Driver:
 
     async def commit(self, command: Command, dim: str = "") -> dict[str, Any]:
         """Commit one command as a pass does; returns its step row."""
-        outcome = await self.ns.commit_pass(self.thread(dim), [command], [], None)
+        outcome = await self.ns.commit_pass(self.thread(dim), [command], [])
         return outcome.results[command.idx]
 
     async def entity(self, op: str, *args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from memflow.errors import (
     NON_RETRYABLE,
     MemFlowFatalError,
     MemFlowRetryError,
-    MemFlowTimeoutError,
     error_to_dict,
 )
 from memflow.retry import RetryPolicy
@@ -25,8 +24,12 @@ from memflow.store import NamespaceStore, Task
 log = logging.getLogger("memflow.activity")
 
 
-async def run_activity(ns: NamespaceStore, task: Task, owner: str) -> None:
-    """Run one activity attempt and record its result, retry it, or record its failure."""
+Outcome = tuple[str, str | None, str | None]
+
+
+async def run_activity(ns: NamespaceStore, task: Task, owner: str) -> Outcome | None:
+    """Run one activity attempt. Returns the step's outcome ``(status, result, error)`` to
+    record, or None when the attempt failed and the task was released for a retry."""
     p = task.payload or {}
     name = p.get("name", "?")
     base = task.queue.removesuffix("-activity")
@@ -47,29 +50,27 @@ async def run_activity(ns: NamespaceStore, task: Task, owner: str) -> None:
         except (TypeError, ValueError) as exc:
             raise MemFlowFatalError(str(exc)) from None
     except Exception as exc:
-        await _failed(ns, task, owner, name, policy, exc)
-        return
-    await ns.complete_step(task, "done", result_json, None)
+        return await _failed(ns, task, owner, name, policy, exc)
+    return "done", result_json, None
 
 
 async def _failed(ns: NamespaceStore, task: Task, owner: str, name: str, policy: RetryPolicy,
-                  exc: Exception) -> None:
+                  exc: Exception) -> Outcome | None:
     final = isinstance(exc, NON_RETRYABLE)
     if not final and task.attempts < policy.maximum_attempts:
         delay = policy.delay(task.attempts)
         log.info("activity %s failed (attempt %d of %d), retrying in %.2fs: %s",
                  name, task.attempts, policy.maximum_attempts, delay, exc)
         await ns.release(task.id, owner, delay)
-        return
+        return None
     if not final:
         fatal = MemFlowFatalError(str(exc))
         fatal.stack = error_to_dict(exc)["stack"]
         exc = fatal
     doc = error_to_dict(exc)
     if policy.throw_on_error:
-        await ns.complete_step(task, "failed", None, payload.dumps(doc, "error"))
-    else:
-        await ns.complete_step(task, "done", payload.dumps({"$error": doc}, "error"), None)
+        return "failed", None, payload.dumps(doc, "error")
+    return "done", payload.dumps({"$error": doc}, "error"), None
 
 
 async def _invoke(fn: Callable[..., Any], args: list[Any], info: activity.ActivityInfo,
@@ -108,13 +109,9 @@ async def _invoke(fn: Callable[..., Any], args: list[Any], info: activity.Activi
                                     f"({heartbeat:g}s heartbeat_timeout)")
 
 
-async def fire_timer(ns: NamespaceStore, task: Task) -> None:
-    """A due timer: settle its step (a sleep's result, or a wait's timeout error)."""
+def timer_outcome(task: Task) -> Outcome:
+    """What a due timer settles its step with: a sleep's result, or a wait's timeout error."""
     p = task.payload or {}
     if "error" in p:
-        await ns.complete_step(task, "failed", None, payload.dumps(p["error"]))
-    else:
-        await ns.complete_step(task, "done", payload.dumps(p.get("result")), None)
-
-
-__all__ = ["MemFlowTimeoutError", "fire_timer", "run_activity"]
+        return "failed", None, payload.dumps(p["error"])
+    return "done", payload.dumps(p.get("result")), None

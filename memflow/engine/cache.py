@@ -36,5 +36,8 @@ class ThreadCache:
             thread.close()
         self._items.clear()
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
     def __len__(self) -> int:
         return len(self._items)

@@ -104,6 +104,11 @@ class Consumer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
+    def spawn(self, task: Task) -> None:
+        """Run a task this worker already holds the lease of (no claim needed)."""
+        if task.id not in self.inflight:
+            self.inflight[task.id] = asyncio.create_task(self._handle(task))
+
     async def _handle(self, task: Task) -> None:
         try:
             await self.handler(task)

@@ -36,66 +36,117 @@ class UnknownWorkflowError(LookupError):
 
 
 class PassRunner:
-    """Runs the workflow passes of one worker."""
+    """Runs the workflow passes of one worker.
+
+    ``spawn`` runs a task this worker leased to itself (an activity the pass just scheduled
+    on a queue this worker serves); ``owner`` and ``lease`` are the worker's lease identity.
+    """
 
     def __init__(self, ns: NamespaceStore, functions: dict[str, Callable[..., Any]],
-                 cache: ThreadCache, make_main: MainFactory):
+                 cache: ThreadCache, make_main: MainFactory, *, owner: str = "",
+                 lease: float = 30.0, local_queues: frozenset[str] = frozenset(),
+                 spawn: Callable[[Task], None] | None = None):
         self.ns = ns
         self.functions = functions
         self.cache = cache
         self.make_main = make_main
+        self.owner = owner
+        self.lease = lease
+        self.local_queues = local_queues
+        self.spawn = spawn
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
-    async def run(self, task: Task) -> None:
-        """Handle one claimed pass task to the end (the task is deleted or re-released)."""
-        key = (task.run_id, task.dim)
+    async def _locked(self, key: tuple[str, str], work: Callable[[], Any]) -> Any:
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
             async with lock:
-                await self._run(task)
+                return await work()
         finally:
             if not lock.locked():
                 self._locks.pop(key, None)
 
-    async def _run(self, task: Task) -> None:
-        thread = await self._resume(task)
+    async def run(self, task: Task) -> None:
+        """Handle one claimed pass task to the end (the task is deleted or re-released)."""
+        await self._locked((task.run_id, task.dim), lambda: self._run(task))
+
+    async def settle_local(self, task: Task, status: str, result_json: str | None,
+                           error_json: str | None) -> None:
+        """Record a step result this worker produced (committed first, so it is never lost),
+        and when the step's thread is blocked in this worker's cache, take its pass task in
+        the same statement and resume the thread here at once (no NOTIFY, no claim, no
+        re-read of the history)."""
+        key = (task.run_id, task.dim)
+        local = key in self.cache and task.idx is not None
+        held = await self.ns.complete_step(task, status, result_json, error_json,
+                                           hold=(self.owner, self.lease) if local else None)
+        if held is None:
+            return
+        row = {"idx": task.idx, "status": status, "kind": None,
+               "result": payload.loads(result_json), "error": payload.loads(error_json)}
+        await self._locked(key, lambda: self._run(held, row))
+
+    async def _run(self, task: Task, known: dict[str, Any] | None = None) -> None:
+        thread = self.cache.take((task.run_id, task.dim)) if known is not None else None
+        if thread is not None and known is not None and known["idx"] in thread.pending:
+            thread.deliver([known])  # a fresh pass task: no other result arrived meanwhile
+        else:
+            if thread is not None:
+                self.cache.put(thread)
+            thread = await self._resume(task)
         if thread is None:
             await self.ns.delete_task(task.id)
             return
-        wake = task.wake
         try:
-            while True:
-                thread.run()
-                if thread.done:
-                    await self._finish(thread, task)
-                    return
-                commands, delivered = thread.take_commands()
-                immediate = any(c.immediate for c in commands)
-                outcome = await self.ns.commit_pass(
-                    thread.ref, commands, delivered, None if immediate else (task.id, wake))
-                if not outcome.alive:
-                    thread.close()
-                    return
-                if immediate:
-                    thread.deliver([_row(i, r) for i, r in sorted(outcome.results.items())])
-                    continue
-                if outcome.wake is None:
-                    self.cache.put(thread)
-                    thread = None
-                    return
-                wake = outcome.wake
-                refreshed = await self._refresh(thread)
-                if refreshed is None:
-                    thread.close()
-                    thread = await self._rebuild(task)
-                    if thread is None:
-                        return
-                else:
-                    thread = refreshed
+            await self._drive(thread, task.id, task.wake)
         except BaseException:
-            if thread is not None:
-                thread.close()
+            thread.close()
             raise
+
+    async def _drive(self, thread: ThreadRun, task_id: int, wake: int) -> None:
+        """Run the thread until blocked and commit, until it has nothing left to do now."""
+        while True:
+            thread.run()
+            if thread.done:
+                await self._finish(thread, task_id)
+                return
+            commands, delivered = thread.take_commands()
+            immediate = any(c.immediate for c in commands)
+            self._lease_local(commands)
+            outcome = await self.ns.commit_pass(thread.ref, commands, delivered,
+                                                finalize=None if immediate else (task_id, wake))
+            self._start_local(outcome.local)
+            if not outcome.alive:
+                thread.close()
+                return
+            if immediate:
+                thread.deliver([_row(i, r) for i, r in sorted(outcome.results.items())])
+                continue
+            if outcome.wake is None:
+                self.cache.put(thread)
+                return
+            wake = outcome.wake
+            refreshed = await self._refresh(thread)
+            if refreshed is None:
+                thread.close()
+                rebuilt = await self._rebuild_run(thread.ref.run_id, thread.ref.dim)
+                if rebuilt is None:
+                    return
+                thread = rebuilt
+            else:
+                thread = refreshed
+
+    def _lease_local(self, commands: list[Any]) -> None:
+        if not self.spawn:
+            return
+        for c in commands:
+            if c.kind == "activity" and c.options.get("queue") in self.local_queues:
+                c.options["lease_owner"] = self.owner
+                c.options["lease"] = self.lease
+
+    def _start_local(self, tasks: list[Task]) -> None:
+        if self.spawn is not None:
+            for t in tasks:
+                self.spawn(t)
 
     async def _resume(self, task: Task) -> ThreadRun | None:
         cached = self.cache.take((task.run_id, task.dim))
@@ -104,7 +155,7 @@ class PassRunner:
             if refreshed is not None:
                 return refreshed
             cached.close()
-        return await self._rebuild(task)
+        return await self._rebuild_run(task.run_id, task.dim)
 
     async def _refresh(self, thread: ThreadRun) -> ThreadRun | None:
         """Bring a blocked thread up to date with the database, or None if it is stale."""
@@ -115,10 +166,10 @@ class PassRunner:
         thread.deliver(rows)
         return thread
 
-    async def _rebuild(self, task: Task) -> ThreadRun | None:
-        meta, steps = await self.ns.load_thread(task.run_id, task.dim)
+    async def _rebuild_run(self, run_id: str, dim: str) -> ThreadRun | None:
+        meta, steps = await self.ns.load_thread(run_id, dim)
         if meta is None or meta["status"] != "running" or not thread_open(
-                meta["run_status"], meta["signal_in"], task.dim):
+                meta["run_status"], meta["signal_in"], dim):
             return None
         fn = self.functions.get(meta["name"])
         if fn is None:
@@ -133,51 +184,56 @@ class PassRunner:
         thread.start(self.make_main(thread, fn))
         return thread
 
-    async def _finish(self, thread: ThreadRun, task: Task) -> None:
+    async def _finish(self, thread: ThreadRun, task_id: int) -> None:
         commands, delivered = thread.take_commands()
-        if commands or delivered:
-            outcome = await self.ns.commit_pass(thread.ref, commands, delivered, None)
-            if not outcome.alive:
-                thread.close()
-                return
         assert thread.task is not None
         exc = thread.task.exception() if not thread.task.cancelled() else WorkflowInterruption()
+        finish: tuple[str, str | None, str | None] | None = None
         if exc is None:
             try:
-                result_json = payload.dumps(thread.task.result(), "workflow result")
+                finish = ("completed", payload.dumps(thread.task.result(), "workflow result"),
+                          None)
             except (TypeError, ValueError) as err:
-                await self._fail(thread, MemFlowFatalError(str(err)))
-                return
-            await self.ns.finish_thread(thread.ref, "completed", result_json, None)
+                finish = ("failed", None, _error_json(MemFlowFatalError(str(err))))
         elif isinstance(exc, WorkflowInterruption | asyncio.CancelledError):
-            await self.ns.delete_task(task.id)
+            await self.ns.delete_task(task_id)
+            thread.close()
+            return
         elif isinstance(exc, NON_RETRYABLE):
             assert isinstance(exc, MemFlowError)
-            await self._fail(thread, exc)
+            finish = ("failed", None, _error_json(exc))
         elif isinstance(exc, NonDeterminismError):
-            await self._fail(thread, MemFlowFatalError(str(exc)))
+            finish = ("failed", None, _error_json(MemFlowFatalError(str(exc))))
         else:
-            await self._retry_or_fail(thread, task, exc)
+            policy = _workflow_policy(thread)
+            if thread.ref.dim == "" and thread.attempt < policy.maximum_attempts:
+                if commands or delivered:
+                    await self.ns.commit_pass(thread.ref, commands, delivered)
+                delay = policy.delay(thread.attempt)
+                log.info("workflow %s failed (attempt %d of %d), retrying in %.1fs: %s",
+                         thread.ref.workflow_id, thread.attempt, policy.maximum_attempts,
+                         delay, exc)
+                await self.ns.retry_workflow(thread.ref.run_id, task_id, delay)
+                thread.close()
+                return
+            maxed = MemFlowMaxedError(str(exc))
+            maxed.stack = error_to_dict(exc)["stack"]
+            finish = ("failed", None, _error_json(maxed))
+        self._lease_local(commands)
+        outcome = await self.ns.commit_pass(thread.ref, commands, delivered, finish=finish)
+        self._start_local(outcome.local)
         thread.close()
 
-    async def _retry_or_fail(self, thread: ThreadRun, task: Task, exc: BaseException) -> None:
-        try:
-            policy = RetryPolicy.of(thread.config or None, WORKFLOW_RETRY_DEFAULT)
-        except (TypeError, ValueError):
-            policy = WORKFLOW_RETRY_DEFAULT
-        if thread.ref.dim == "" and thread.attempt < policy.maximum_attempts:
-            delay = policy.delay(thread.attempt)
-            log.info("workflow %s failed (attempt %d of %d), retrying in %.1fs: %s",
-                     thread.ref.workflow_id, thread.attempt, policy.maximum_attempts, delay, exc)
-            await self.ns.retry_workflow(thread.ref.run_id, task.id, delay)
-            return
-        err = MemFlowMaxedError(str(exc))
-        err.stack = error_to_dict(exc)["stack"]
-        await self._fail(thread, err)
 
-    async def _fail(self, thread: ThreadRun, err: MemFlowError) -> None:
-        doc = error_to_dict(err)
-        await self.ns.finish_thread(thread.ref, "failed", None, payload.dumps(doc, "error"))
+def _workflow_policy(thread: ThreadRun) -> RetryPolicy:
+    try:
+        return RetryPolicy.of(thread.config or None, WORKFLOW_RETRY_DEFAULT)
+    except (TypeError, ValueError):
+        return WORKFLOW_RETRY_DEFAULT
+
+
+def _error_json(err: MemFlowError) -> str:
+    return payload.dumps(error_to_dict(err), "error")
 
 
 def _row(idx: int, row: dict[str, Any]) -> dict[str, Any]:

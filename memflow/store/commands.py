@@ -57,13 +57,24 @@ def step_params(t: Thread, c: Command, status: str = "pending", result: Any = No
 
 
 def activity(t: Thread, c: Command, channel: str) -> list[Statement]:
-    """Record an activity step and enqueue its task on the activity topic."""
+    """Record an activity step and enqueue its task on the activity topic.
+
+    With ``lease_owner`` in the command's options the task is created already leased to that
+    worker, which runs it at once (no NOTIFY, no claim)."""
     sql = f"""WITH st AS ({_STEP}),
-q AS (INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload)
-      SELECT %(queue)s, 'a', %(run_id)s, %(dim)s, %(idx)s, %(payload)s FROM st RETURNING queue)
-SELECT pg_notify(%(channel)s, 'q:' || queue) FROM q"""
+q AS (INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload, lease_owner, attempts,
+                              visible_at)
+      SELECT %(queue)s, 'a', %(run_id)s, %(dim)s, %(idx)s, %(payload)s, %(owner)s,
+             CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE 1 END,
+             now() + coalesce(%(lease)s::float8, 0) * interval '1 second'
+        FROM st RETURNING id, queue, lease_owner)
+SELECT q.id, q.lease_owner,
+       CASE WHEN q.lease_owner IS NULL THEN pg_notify(%(channel)s, 'q:' || q.queue) END
+         AS notified
+  FROM q"""
     params = step_params(t, c)
-    params.update(queue=c.options["queue"], payload=c.options["payload"], channel=channel)
+    params.update(queue=c.options["queue"], payload=c.options["payload"], channel=channel,
+                  owner=c.options.get("lease_owner"), lease=c.options.get("lease"))
     return [(sql, params)]
 
 
@@ -302,3 +313,47 @@ SELECT (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'e:' || topic)
     params = step_params(t, c, "done", "true")
     params.update(events=c.options["events"], channel=channel)
     return [(sql, params)]
+
+
+_FINISH_RUN = f"""WITH fin AS (
+    UPDATE {{s}}.workflows SET status = %(status)s, result = %(result)s, error = %(error)s,
+           completed_at = now(), updated_at = now(),
+           expire_at = now() + expire_seconds * interval '1 second'
+     WHERE run_id = %(run_id)s AND status = 'running'
+    RETURNING workflow_id, parent_run_id, parent_dim, parent_idx, status, result, error,
+              signal_in),
+gone AS (DELETE FROM {{s}}.tasks t USING fin
+           WHERE t.run_id = %(run_id)s AND (t.dim = '' OR fin.signal_in IS NOT TRUE
+                                            OR fin.status <> 'completed')),
+{SETTLE_PARENT}{WAKE.strip()}
+SELECT (SELECT count(*) FROM fin) AS finished,
+       (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified,
+       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM fin) m)
+         AS notified_done"""
+
+_FINISH_HOOK = f"""WITH fin AS (
+    UPDATE {{s}}.threads SET status = %(status)s, result = %(result)s, error = %(error)s,
+           completed_at = now()
+     WHERE run_id = %(run_id)s AND dim = %(dim)s AND status = 'running'
+    RETURNING run_id, parent_run_id, parent_dim, parent_idx, status, result, error),
+gone AS (DELETE FROM {{s}}.tasks WHERE run_id = %(run_id)s AND dim = %(dim)s
+            AND EXISTS (SELECT 1 FROM fin)),
+woken AS (
+    UPDATE {{s}}.steps s
+       SET status = CASE WHEN fin.status = 'completed' THEN 'done' ELSE 'failed' END,
+           result = fin.result, error = fin.error, completed_at = now()
+      FROM fin
+     WHERE s.run_id = coalesce(fin.parent_run_id, fin.run_id) AND s.dim = fin.parent_dim
+       AND s.idx = fin.parent_idx AND s.status = 'pending'
+    RETURNING s.run_id, s.dim),
+{WAKE.strip()}
+SELECT (SELECT count(*) FROM fin) AS finished,
+       (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified"""
+
+
+def finish_thread(run_id: str, dim: str, status: str, result_json: str | None,
+                  error_json: str | None, channel: str) -> Statement:
+    """End a thread (completed or failed): the main thread ends its run, a hook only itself."""
+    params = {"status": status, "result": result_json, "error": error_json, "run_id": run_id,
+              "dim": dim, "channel": channel}
+    return (_FINISH_RUN if dim == "" else _FINISH_HOOK), params

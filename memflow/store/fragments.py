@@ -19,6 +19,17 @@ wk AS (
     RETURNING queue
 )"""
 
+# The same for one woken thread that this worker will run itself: a new pass task is created
+# already leased to %(owner)s (no NOTIFY needed); an existing one is only bumped.
+WAKE_HOLDING = WAKE.replace(
+    "INSERT INTO {s}.tasks (queue, kind, run_id, dim)",
+    "INSERT INTO {s}.tasks (queue, kind, run_id, dim, lease_owner, attempts, visible_at)",
+).replace(
+    "'w', woken.run_id, woken.dim",
+    "'w', woken.run_id, woken.dim, %(owner)s::text, 1,\n"
+    "           now() + %(lease)s::float8 * interval '1 second'",
+).replace("RETURNING queue", "RETURNING id, queue, wake, (xmax = 0) AS inserted")
+
 NOTIFY_WOKEN = ("SELECT pg_notify(%(channel)s, 'q:' || queue) "
                 "FROM (SELECT DISTINCT queue FROM wk) woken_queues")
 

@@ -9,10 +9,12 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from memflow import payload
 from memflow.store import commands as cmd
 from memflow.store.commands import Command, Statement, Thread
 from memflow.store.entity import entity_statement
 from memflow.store.search import search_statement
+from memflow.store.tasks import Task
 
 _BUILDERS: dict[str, Callable[[Thread, Command, str], list[Statement]]] = {
     "activity": cmd.activity,
@@ -41,11 +43,13 @@ def thread_open(run_status: str, signal_in: bool | None, dim: str) -> bool:
 
 @dataclass
 class PassOutcome:
-    """What a committed pass learned: whether the run is live, immediate results, a new wake."""
+    """What a committed pass learned: whether the run is live, immediate results, a new wake,
+    and the activity tasks it leased to this worker."""
 
     alive: bool
     results: dict[int, dict[str, Any]] = field(default_factory=dict)
     wake: int | None = None
+    local: list[Task] = field(default_factory=list)
 
 
 class PassQueries:
@@ -96,57 +100,86 @@ SELECT idx, kind, name, status, result, error, seq
  ORDER BY idx"""), {"run_id": run_id, "dim": dim, "idxs": idxs, "from_idx": from_idx}))
 
     async def commit_pass(self, thread: Thread, commands: list[Command],
-                          delivered: list[tuple[int, int]],
-                          finalize: tuple[int, int] | None) -> PassOutcome:
-        """Record ``commands`` in one transaction, with the delivery number of each step result
-        the pass consumed (``delivered``: (idx, seq) pairs). With ``finalize=(task_id, wake)``
-        also drop the pass task unless the thread was woken meanwhile (then ``wake`` is the new
-        count)."""
-        statements: list[tuple[int | None, Statement]] = []
+                          delivered: list[tuple[int, int]], *,
+                          finalize: tuple[int, int] | None = None,
+                          finish: tuple[str, str | None, str | None] | None = None
+                          ) -> PassOutcome:
+        """Commit what a pass decided, in one transaction sent in one round trip.
+
+        ``commands`` are its new durable calls; ``delivered`` the (idx, delivery number) of
+        the results it consumed. ``finalize=(task_id, wake)`` drops the pass task unless the
+        thread was woken meanwhile (then ``wake`` is the new count).
+        ``finish=(status, result, error)`` ends the thread. The transaction aborts, and
+        nothing is written, when the run has ended meanwhile (``alive=False``).
+        """
+        st: list[tuple[Any, Statement]] = []
+        p = {"run_id": thread.run_id, "dim": thread.dim}
+        if commands or finish is not None:
+            st.append((None, (_ENSURE_LIVE, p)))
         if delivered:
-            statements.append((None, ("""UPDATE {s}.steps s SET seq = v.seq
-  FROM unnest(%(idxs)s::int[], %(seqs)s::int[]) AS v(idx, seq)
- WHERE s.run_id = %(run_id)s AND s.dim = %(dim)s AND s.idx = v.idx""", {
-                "idxs": [d[0] for d in delivered], "seqs": [d[1] for d in delivered],
-                "run_id": thread.run_id, "dim": thread.dim})))
+            st.append((None, (_MARK, {**p, "idxs": [d[0] for d in delivered],
+                                      "seqs": [d[1] for d in delivered]})))
         for c in commands:
             builder = _BUILDERS.get(c.kind) or self.extra_builders.get(c.kind)
             if builder is None:
                 raise ValueError(f"unknown command kind {c.kind!r}")
             built = builder(thread, c, self.namespace)
-            for i, st in enumerate(built):
-                statements.append((c.idx if c.immediate and i == len(built) - 1 else None, st))
+            for i, one in enumerate(built):
+                last = i == len(built) - 1
+                key: Any = None
+                if last and c.immediate:
+                    key = c.idx
+                elif last and c.kind == "activity" and c.options.get("lease_owner"):
+                    key = ("local", c)
+                st.append((key, one))
+        if finish is not None:
+            st.append((None, cmd.finish_thread(thread.run_id, thread.dim, finish[0], finish[1],
+                                               finish[2], self.namespace)))
         if finalize is not None:
-            statements.append((-1, ("""WITH d AS (DELETE FROM {s}.tasks
-    WHERE id = %(id)s AND wake = %(wake)s RETURNING id)
-SELECT (SELECT count(*) FROM d) AS deleted,
-       (SELECT wake FROM {s}.tasks WHERE id = %(id)s) AS wake""",
-                                    {"id": finalize[0], "wake": finalize[1]})))
+            st.append(("wake", (_FINALIZE, {"id": finalize[0], "wake": finalize[1]})))
 
         async def go(conn: psycopg.AsyncConnection[Any]) -> PassOutcome:
-            async with conn.transaction():
-                if commands:
-                    cur = await conn.execute(self.q(
-                        "SELECT status, signal_in FROM {s}.workflows WHERE run_id = %(r)s "
-                        "FOR NO KEY UPDATE"), {"r": thread.run_id})
-                    row = await cur.fetchone()
-                    if row is None or not thread_open(row[0], row[1], thread.dim):
-                        return PassOutcome(alive=False)
-                cursors: list[tuple[int | None, psycopg.AsyncCursor[Any]]] = []
-                async with conn.pipeline():
-                    for key, (sql, params) in statements:
-                        c = conn.cursor(row_factory=dict_row)
-                        await c.execute(self.q(sql), params)
-                        cursors.append((key, c))
-                outcome = PassOutcome(alive=True)
-                for key, c in cursors:
-                    if key is None:
-                        continue
-                    fetched = await c.fetchone() if c.description else None
-                    if key == -1:
-                        if fetched and not fetched["deleted"] and fetched["wake"] is not None:
-                            outcome.wake = int(fetched["wake"])
-                    elif fetched is not None:
-                        outcome.results[key] = fetched
-                return outcome
-        return await self.store.run(go, retry_for=0)
+            cursors: list[tuple[Any, psycopg.AsyncCursor[Any]]] = []
+            try:
+                async with conn.pipeline(), conn.transaction():
+                    for key, (sql, params) in st:
+                        cur = conn.cursor(row_factory=dict_row)
+                        await cur.execute(self.q(sql), params)
+                        cursors.append((key, cur))
+            except psycopg.Error as exc:
+                if exc.sqlstate != "MF001":
+                    raise
+                return PassOutcome(alive=False)
+            outcome = PassOutcome(alive=True)
+            for key, cur in cursors:
+                if key is None:
+                    continue
+                row = await cur.fetchone() if cur.description else None
+                if key == "wake":
+                    if row and not row["deleted"] and row["wake"] is not None:
+                        outcome.wake = int(row["wake"])
+                elif isinstance(key, tuple):
+                    if row is not None:
+                        c = key[1]
+                        outcome.local.append(Task(
+                            id=int(row["id"]), queue=c.options["queue"], kind="a",
+                            run_id=thread.run_id, dim=thread.dim, idx=c.idx,
+                            payload=payload.loads(c.options["payload"]), attempts=1, wake=0))
+                elif row is not None:
+                    outcome.results[key] = row
+            return outcome
+        result: PassOutcome = await self.store.run(go, retry_for=0)
+        return result
+
+
+_ENSURE_LIVE = """SELECT {s}.ensure(coalesce((
+    SELECT status = 'running' OR (status = 'completed' AND signal_in IS TRUE AND %(dim)s <> '')
+      FROM {s}.workflows WHERE run_id = %(run_id)s FOR NO KEY UPDATE), false), 'not live')"""
+
+_MARK = """UPDATE {s}.steps s SET seq = v.seq
+  FROM unnest(%(idxs)s::int[], %(seqs)s::int[]) AS v(idx, seq)
+ WHERE s.run_id = %(run_id)s AND s.dim = %(dim)s AND s.idx = v.idx"""
+
+_FINALIZE = """WITH d AS (DELETE FROM {s}.tasks WHERE id = %(id)s AND wake = %(wake)s RETURNING id)
+SELECT (SELECT count(*) FROM d) AS deleted,
+       (SELECT wake FROM {s}.tasks WHERE id = %(id)s) AS wake"""

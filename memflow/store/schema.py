@@ -108,6 +108,19 @@ CREATE TABLE {s}.events (
 );
 CREATE INDEX events_by_topic ON {s}.events (topic, id);
 """),
+    (2, """
+-- Aborts the transaction that calls it when ``ok`` is not true: how a pass commit, sent in
+-- one round trip, refuses to apply to a run that ended or a thread that moved on meanwhile.
+CREATE FUNCTION {s}.ensure(ok boolean, reason text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF ok IS NOT TRUE THEN
+        RAISE EXCEPTION USING ERRCODE = 'MF001', MESSAGE = reason;
+    END IF;
+    RETURN true;
+END
+$$;
+"""),
 ]
 
 LATEST = MIGRATIONS[-1][0]

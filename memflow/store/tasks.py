@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from memflow.store.fragments import NOTIFY_WOKEN, WAKE
+from memflow.store.fragments import WAKE, WAKE_HOLDING
 
 
 @dataclass
@@ -79,24 +79,34 @@ SELECT pg_notify(%(channel)s, 'q:' || queue) FROM r""")
         await self.store.fetch(self.q("DELETE FROM {s}.tasks WHERE id = %(id)s"), {"id": task_id})
 
     async def complete_step(self, task: Task, status: str, result_json: str | None,
-                            error_json: str | None, *, only_if_pending: bool = True) -> bool:
+                            error_json: str | None, *,
+                            hold: tuple[str, float] | None = None) -> Task | None:
         """Record the result of an activity or timer step, drop its task, wake its thread.
 
-        Returns False when the step was already settled (a duplicate delivery).
+        With ``hold=(owner, lease)``, a new pass task for the woken thread is created leased to
+        that worker and returned (the caller runs the pass itself); otherwise, or when the
+        thread already had a pending pass, it is announced by NOTIFY and None is returned.
         """
+        wake = WAKE_HOLDING if hold else WAKE
         sql = self.q(f"""WITH woken AS (
     UPDATE {{s}}.steps SET status = %(status)s, result = %(result)s, error = %(error)s,
            completed_at = now()
      WHERE run_id = %(run_id)s AND dim = %(dim)s AND idx = %(idx)s AND status = 'pending'
     RETURNING run_id, dim),
 gone AS (DELETE FROM {{s}}.tasks WHERE id = %(task_id)s),
-{WAKE}
-SELECT (SELECT count(*) FROM woken) AS settled,
-       (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified""")
+{wake.strip()}
+SELECT wk.*, CASE WHEN %(owner)s::text IS NULL OR NOT {'wk.inserted' if hold else 'true'}
+             THEN pg_notify(%(channel)s, 'q:' || wk.queue) END AS notified
+  FROM wk""")
         rows = await self.store.fetch(sql, {
             "status": status, "result": result_json, "error": error_json, "run_id": task.run_id,
-            "dim": task.dim, "idx": task.idx, "task_id": task.id, "channel": self.namespace})
-        return bool(rows and rows[0]["settled"])
+            "dim": task.dim, "idx": task.idx, "task_id": task.id, "channel": self.namespace,
+            "owner": hold[0] if hold else None, "lease": hold[1] if hold else None})
+        if hold and rows and rows[0]["inserted"]:
+            row = rows[0]
+            return Task(id=int(row["id"]), queue=row["queue"], kind="w", run_id=task.run_id,
+                        dim=task.dim, idx=None, payload=None, attempts=1, wake=int(row["wake"]))
+        return None
 
     async def finalize_pass(self, task_id: int, wake: int) -> int | None:
         """Drop a pass task unless it was woken again during the pass; returns the new wake."""

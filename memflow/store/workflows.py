@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from memflow.store.commands import interrupt_sql, start_workflow
-from memflow.store.fragments import NOTIFY_WOKEN, SETTLE_PARENT, WAKE
+from memflow.store.commands import finish_thread, interrupt_sql, start_workflow
 
 WORKFLOW_COLUMNS = """workflow_id, run_id, name, task_queue, status, args, result, error,
     entity_type, entity, search, config, attempt, signal_in, parent_id, parent_run_id,
@@ -48,60 +47,13 @@ class WorkflowQueries:
             "SELECT workflow_id, run_id, name, status FROM {s}.workflows "
             "WHERE parent_run_id = %(id)s ORDER BY created_at"), {"id": run_id}))
 
-    async def finish_workflow(self, run_id: str, status: str, result_json: str | None,
-                              error_json: str | None) -> bool:
-        """End a run (completed or failed), drop its tasks and settle a waiting parent."""
-        sql = self.q(f"""WITH fin AS (
-    UPDATE {{s}}.workflows SET status = %(status)s, result = %(result)s, error = %(error)s,
-           completed_at = now(), updated_at = now(),
-           expire_at = now() + expire_seconds * interval '1 second'
-     WHERE run_id = %(run_id)s AND status = 'running'
-    RETURNING workflow_id, parent_run_id, parent_dim, parent_idx, status, result, error,
-              signal_in),
-gone AS (DELETE FROM {{s}}.tasks t USING fin
-           WHERE t.run_id = %(run_id)s AND (t.dim = '' OR fin.signal_in IS NOT TRUE
-                                            OR fin.status <> 'completed')),
-{SETTLE_PARENT}{WAKE.strip()}
-SELECT (SELECT count(*) FROM fin) AS finished,
-       (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified,
-       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM fin) m)
-         AS notified_done""")
-        rows = await self.store.fetch(sql, {"status": status, "result": result_json,
-                                            "error": error_json, "run_id": run_id,
-                                            "channel": self.namespace})
-        return bool(rows and rows[0]["finished"])
-
     async def finish_thread(self, ref: Any, status: str, result_json: str | None,
                             error_json: str | None) -> bool:
-        """End a thread: the main one ends its run; a hook thread ends only itself."""
-        if ref.dim == "":
-            return await self.finish_workflow(ref.run_id, status, result_json, error_json)
-        return await self.finish_hook(ref.run_id, ref.dim, status, result_json, error_json)
-
-    async def finish_hook(self, run_id: str, dim: str, status: str, result_json: str | None,
-                          error_json: str | None) -> bool:
-        """End a hook thread, drop its tasks and settle the step waiting for it (exec_hook)."""
-        sql = self.q(f"""WITH fin AS (
-    UPDATE {{s}}.threads SET status = %(status)s, result = %(result)s, error = %(error)s,
-           completed_at = now()
-     WHERE run_id = %(run_id)s AND dim = %(dim)s AND status = 'running'
-    RETURNING run_id, parent_dim, parent_idx, status, result, error),
-gone AS (DELETE FROM {{s}}.tasks WHERE run_id = %(run_id)s AND dim = %(dim)s
-            AND EXISTS (SELECT 1 FROM fin)),
-woken AS (
-    UPDATE {{s}}.steps s
-       SET status = CASE WHEN fin.status = 'completed' THEN 'done' ELSE 'failed' END,
-           result = fin.result, error = fin.error, completed_at = now()
-      FROM fin
-     WHERE s.run_id = fin.run_id AND s.dim = fin.parent_dim AND s.idx = fin.parent_idx
-       AND s.status = 'pending'
-    RETURNING s.run_id, s.dim),
-{WAKE.strip()}
-SELECT (SELECT count(*) FROM fin) AS finished,
-       (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified""")
-        rows = await self.store.fetch(sql, {"status": status, "result": result_json,
-                                            "error": error_json, "run_id": run_id, "dim": dim,
-                                            "channel": self.namespace})
+        """End a thread: the main one ends its run (dropping its tasks and settling a parent
+        that waits for it); a hook thread ends only itself (settling an ``exec_hook``)."""
+        sql, params = finish_thread(ref.run_id, ref.dim, status, result_json, error_json,
+                                    self.namespace)
+        rows = await self.store.fetch(self.q(sql), params)
         return bool(rows and rows[0]["finished"])
 
     async def retry_workflow(self, run_id: str, task_id: int, delay: float) -> None:
