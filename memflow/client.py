@@ -186,8 +186,9 @@ class WorkflowClient:
             raise TypeError("search: after 'sql' give the SQL text, then its parameters")
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise ValueError("search: timeout must be a positive number of seconds")
-        payload.dumps([p for p in params[1:] if not isinstance(p, list | tuple)],
-                      "search parameters")
+        for value in params[1:]:
+            if isinstance(value, dict):
+                payload.dumps(value, "search parameter")
         ns = await self._client._namespace(ns_name)
         return await ns.search_sql(params[0], list(params[1:]), task_queue, name,
                                    float(timeout))

@@ -82,10 +82,14 @@ class WorkflowHandle:
             await ns.store.notifier.wait_listening(ns.namespace)
             while True:
                 done.clear()
-                row = await self._row()
+                row = await ns.outcome(self.workflow_id)
+                if row is None:
+                    raise WorkflowNotFoundError(self.workflow_id)
+                self.run_id = row["run_id"]
                 if row["status"] in ("completed", "failed", "interrupted"):
                     return self._outcome(row, state, throw_on_error)
-                wait = 5.0
+                # notifications wake us; the poll only guards against a lost one
+                wait = 30.0
                 if deadline is not None:
                     wait = min(wait, deadline - loop.time())
                     if wait <= 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import sys
@@ -141,6 +142,14 @@ def _hints(obj: Any) -> dict[str, Any]:
 
 def param_hints(fn: Any) -> tuple[list[Any], Any]:
     """The annotated types of ``fn``'s positional parameters and of its return value."""
+    try:
+        return _param_hints(fn)
+    except TypeError:  # an unhashable callable
+        return _param_hints.__wrapped__(fn)
+
+
+@functools.lru_cache(maxsize=4096)
+def _param_hints(fn: Any) -> tuple[list[Any], Any]:
     import inspect
 
     hints = _hints(fn)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 _activities: dict[str | None, dict[str, Callable[..., Any]]] = {}
+_by_ref: dict[str, Callable[..., Any]] = {}
 _interceptors: list[Any] = []
 _activity_interceptors: list[Any] = []
 
@@ -57,12 +58,28 @@ def register_activities(activities: Any, queue: str | None = None) -> dict[str, 
     """Register activities for ``queue`` (or process-wide with ``None``); returns them by name."""
     found = normalize_activities(activities)
     _activities.setdefault(queue, {}).update(found)
+    for fn in found.values():
+        ref = activity_ref(fn)
+        if ref:
+            _by_ref[ref] = fn
     return found
 
 
-def find_activity(queue: str | None, name: str) -> Callable[..., Any] | None:
-    """The activity ``name`` for ``queue``, falling back to process-wide registrations."""
+def activity_ref(fn: Callable[..., Any]) -> str | None:
+    """``module:qualname`` of a function, which names it unambiguously across modules."""
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
+    if not module or not qualname or "<locals>" in qualname:
+        return None
+    return f"{module}:{qualname}"
+
+
+def find_activity(queue: str | None, name: str, ref: str | None = None
+                  ) -> Callable[..., Any] | None:
+    """The activity ``name`` for ``queue``: registered for that queue, else the function
+    ``ref`` (``module:qualname``) names, else registered process-wide under that name."""
     fn = _activities.get(queue, {}).get(name)
+    if fn is None and ref:
+        fn = _by_ref.get(ref)
     if fn is None:
         fn = _activities.get(None, {}).get(name)
     return fn

@@ -214,6 +214,29 @@ async def test_merge_is_a_true_deep_merge(client: Client, namespace: str) -> Non
     assert ok(await d.entity("merge", value={"a": {}})) == expected
     assert ok(await d.entity("merge", value={"keep": {}}))["keep"] == {}
     assert await d.document() == {**expected, "keep": {}}
+    ok(await d.entity("set", value={"items": [{"a": 1}], "n": 1}))
+    assert ok(await d.entity("merge", value={"items": {"0": {"b": 2}}})) == {
+        "items": {"0": {"b": 2}}, "n": 1}  # an array is replaced, never merged into
+    deep: dict[str, Any] = {}
+    for _ in range(300):
+        deep = {"x": deep}
+    with pytest.raises(ValueError, match="256 levels"):
+        entity_call("merge", value=deep)
+    assert entity_call("set", value=deep)["op"] == "set"  # set takes any depth
+
+
+async def test_merge_cost_grows_with_the_patch_not_its_square(client: Client,
+                                                             namespace: str) -> None:
+    d = await Driver.start(client, namespace)
+    wide = {"users": {f"u{i}": {"n": i, "tags": {"t": True}} for i in range(20_000)}}
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    ok(await d.entity("merge", value=wide))
+    ok(await d.entity("merge", value={"users": {"u7": {"tags": {"x": 1}}}}))
+    assert loop.time() - started < 10  # one jsonb_set per object took minutes here
+    doc = await d.document()
+    assert len(doc["users"]) == 20_000 and doc["users"]["u7"] == {
+        "n": 7, "tags": {"t": True, "x": 1}}
 
 
 async def test_paths_step_into_arrays(client: Client, namespace: str) -> None:

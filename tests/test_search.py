@@ -4,6 +4,7 @@ workflows with ``client.workflow.search`` (structured and SQL forms), injection 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -265,6 +266,11 @@ async def test_find_workflows_with_sql(client: Client, namespace: str) -> None:
     rows = await search(None, None, None, "sql",
                         "SELECT count(*) AS n FROM workflows WHERE workflow_id LIKE 'w%'")
     assert rows == [{"n": 4}]
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    rows = await search("q1", None, None, "sql", "SELECT count(*) AS n FROM workflows "
+                        "WHERE created_at > $1 AND status = ANY($2)", an_hour_ago,
+                        ["running", "pending"])
+    assert rows == [{"n": 3}]
     rows = await search("q1", "beta", None, "sql", "SELECT * FROM workflows;")
     assert len(rows) == 1 and set(rows[0]) == set(VIEW_COLUMNS)
     assert rows[0]["search"] == {"tier": "gold", "region": "us"}

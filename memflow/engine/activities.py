@@ -34,7 +34,7 @@ async def run_activity(ns: NamespaceStore, task: Task, owner: str) -> Outcome | 
     name = p.get("name", "?")
     base = task.queue.removesuffix("-activity")
     policy = RetryPolicy.of(p.get("policy"))
-    fn = registry.find_activity(base, name)
+    fn = registry.find_activity(base, name, p.get("ref"))
     try:
         if fn is None:
             raise MemFlowRetryError(

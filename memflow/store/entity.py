@@ -113,24 +113,6 @@ _CALC: dict[str, str] = {
     SELECT NULL::text AS why, z.new_doc, coalesce(z.new_doc, z.doc) AS result
       FROM (SELECT cur.doc, CASE WHEN cur.doc #> pp.p IS NOT NULL THEN cur.doc #- pp.p END
                    AS new_doc FROM cur, pp) z)""",
-    "merge": """mops AS (
-    SELECT o.ord, ARRAY(SELECT s.seg FROM jsonb_array_elements_text(o.e -> 0)
-                               WITH ORDINALITY AS s(seg, n) ORDER BY s.n) AS q,
-           o.e -> 1 AS leaves
-      FROM jsonb_array_elements(%(ops)s::jsonb) WITH ORDINALITY AS o(e, ord)),
-mrg(i, doc) AS (
-    SELECT 0::bigint, cur.doc FROM cur
-  UNION ALL
-    SELECT m.i + 1,
-           CASE WHEN cardinality(o.q) = 0
-                THEN CASE WHEN jsonb_typeof(m.doc) = 'object' THEN m.doc ELSE '{}'::jsonb END
-                     || o.leaves
-                ELSE jsonb_set(m.doc, o.q,
-                               CASE WHEN jsonb_typeof(m.doc #> o.q) = 'object'
-                                    THEN m.doc #> o.q ELSE '{}'::jsonb END || o.leaves) END
-      FROM mrg m JOIN mops o ON o.ord = m.i + 1),
-calc AS (SELECT NULL::text AS why, doc AS new_doc, doc AS result
-           FROM mrg ORDER BY i DESC LIMIT 1)""",
     "append": f"""{_PATH}, {_WALK}, """ + _typed(
         "'null', 'array'", "an array",
         "CASE WHEN jsonb_typeof(t.node) = 'array' THEN t.node ELSE '[]'::jsonb END"
@@ -168,22 +150,70 @@ _CALC["set_if_not_exists"] = _CALC["set_if_not_exists"].replace(
     "CASE WHEN z.why IS NULL AND z.node IS NULL THEN jsonb_set(z.doc, z.p, z.val) END"
     " AS new_doc")
 
-ENTITY_OPS = frozenset(_CALC)
+def merge_calc(depth: int) -> str:
+    """``calc`` of a deep merge whose patch (``%(tree)s``, see ``merge_tree``) nests objects
+    ``depth`` levels deep.
+
+    Top down, ``b<d>`` pairs each object of the patch at depth d with the current value under
+    it (a lookup in its parent's value); bottom up, ``r<d>`` builds each merged object: that
+    value if it is an object (else ``{}``), then the patch's plain keys, then the merged child
+    objects, grouped by parent. No join and no whole-document copy per object, so the cost
+    grows with the patch and the parts of the document it touches, not their product.
+    """
+    ctes = ["""b0 AS (
+    SELECT 0 AS id, NULL::int AS parent, NULL::text AS key, t.tree -> 'l' AS leaves,
+           t.tree -> 'c' AS kids, '{}'::jsonb || cur.doc AS base
+      FROM cur, (SELECT %(tree)s::jsonb AS tree) t)"""]
+    for d in range(1, depth + 1):
+        ctes.append(f"""b{d} AS (
+    SELECT k.i AS id, p.id AS parent, k.k AS key, k.l AS leaves, k.c AS kids,
+           CASE WHEN jsonb_typeof(p.base) = 'object' THEN p.base -> k.k END AS base
+      FROM b{d - 1} p CROSS JOIN LATERAL jsonb_to_recordset(p.kids)
+           AS k(i int, k text, l jsonb, c jsonb))""")
+    own = ("CASE WHEN jsonb_typeof(b.base) = 'object' THEN b.base ELSE '{}'::jsonb END"
+           " || b.leaves")
+    ctes.append(f"r{depth} AS (SELECT b.id, b.parent, b.key, {own} AS val FROM b{depth} b)")
+    for d in range(depth - 1, -1, -1):
+        ctes.append(f"""r{d} AS (
+    SELECT u.id, (array_agg(u.parent) FILTER (WHERE u.own))[1] AS parent,
+           (array_agg(u.key) FILTER (WHERE u.own))[1] AS key,
+           (array_agg(u.val) FILTER (WHERE u.own))[1]
+             || coalesce(jsonb_object_agg(u.key, u.val) FILTER (WHERE NOT u.own), '{{}}'::jsonb)
+             AS val
+      FROM (SELECT b.id, b.parent, b.key, true AS own, {own} AS val FROM b{d} b
+            UNION ALL
+            SELECT r.parent, NULL, r.key, false, r.val FROM r{d + 1} r) u
+     GROUP BY u.id)""")
+    ctes.append("calc AS (SELECT NULL::text AS why, val AS new_doc, val AS result FROM r0)")
+    return ",\n".join(ctes)
+
+
+ENTITY_OPS = frozenset([*_CALC, "merge"])
 _SQL = {op: recorded_update("entity", calc) for op, calc in _CALC.items()}
+_MERGE_SQL: dict[int, str] = {}
+
+
+def _statement_sql(op: str, depth: int) -> str:
+    if op != "merge":
+        return _SQL[op]
+    sql = _MERGE_SQL.get(depth)
+    if sql is None:
+        sql = _MERGE_SQL[depth] = recorded_update("entity", merge_calc(depth))
+    return sql
 
 
 def entity_statement(t: Thread, c: Command, channel: str) -> list[Statement]:
-    """The statement of one entity call (``c.name`` is the operation, ``c.options`` its
-    arguments: ``path`` (list), ``value`` (JSON text), ``by`` (decimal text), ``index``,
-    ``ops`` (merge steps as JSON text) and ``what`` (the call, for error messages))."""
+    """The statement of one entity call (``c.options``: ``op``, and its arguments: ``path``
+    (list), ``value`` (JSON text), ``by`` (decimal text), ``index``, ``tree`` and ``depth``
+    (a merge patch, see ``merge_tree``) and ``what`` (the call, for error messages))."""
     op = c.options["op"]
     params: dict[str, Any] = {
         "run_id": t.run_id, "dim": t.dim, "idx": c.idx, "kind": c.kind, "name": c.name,
         "what": c.options.get("what", f"entity.{op}"), "path": c.options.get("path") or [],
         "value": c.options.get("value"), "by": c.options.get("by"),
-        "index": c.options.get("index"), "ops": c.options.get("ops"),
+        "index": c.options.get("index"), "tree": c.options.get("tree"),
     }
-    return [(_SQL[op], params)]
+    return [(_statement_sql(op, int(c.options.get("depth") or 0)), params)]
 
 
 # Static queries -------------------------------------------------------------------------------

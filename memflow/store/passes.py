@@ -113,12 +113,9 @@ SELECT idx, kind, name, status, result, error, seq
         nothing is written, when the run has ended meanwhile (``alive=False``).
         """
         st: list[tuple[Any, Statement]] = []
-        p = {"run_id": thread.run_id, "dim": thread.dim}
-        if commands or finish is not None:
-            st.append((None, (_ENSURE_LIVE, p)))
-        if delivered:
-            st.append((None, (_MARK, {**p, "idxs": [d[0] for d in delivered],
-                                      "seqs": [d[1] for d in delivered]})))
+        head = _head(thread, delivered, finalize, live=bool(commands or finish))
+        if head is not None:
+            st.append(("head", head))
         for c in commands:
             builder = _BUILDERS.get(c.kind) or self.extra_builders.get(c.kind)
             if builder is None:
@@ -135,17 +132,21 @@ SELECT idx, kind, name, status, result, error, seq
         if finish is not None:
             st.append((None, cmd.finish_thread(thread.run_id, thread.dim, finish[0], finish[1],
                                                finish[2], self.namespace)))
-        if finalize is not None:
-            st.append(("wake", (_FINALIZE, {"id": finalize[0], "wake": finalize[1]})))
 
         async def go(conn: psycopg.AsyncConnection[Any]) -> PassOutcome:
             cursors: list[tuple[Any, psycopg.AsyncCursor[Any]]] = []
             try:
-                async with conn.pipeline(), conn.transaction():
-                    for key, (sql, params) in st:
-                        cur = conn.cursor(row_factory=dict_row)
-                        await cur.execute(self.q(sql), params)
-                        cursors.append((key, cur))
+                if len(st) == 1:  # one statement commits by itself: no pipeline, no BEGIN
+                    key, (sql, params) = st[0]
+                    cur = conn.cursor(row_factory=dict_row)
+                    await cur.execute(self.q(sql), params)
+                    cursors.append((key, cur))
+                else:
+                    async with conn.pipeline(), conn.transaction():
+                        for key, (sql, params) in st:
+                            cur = conn.cursor(row_factory=dict_row)
+                            await cur.execute(self.q(sql), params)
+                            cursors.append((key, cur))
             except psycopg.Error as exc:
                 if exc.sqlstate != "MF001":
                     raise
@@ -155,8 +156,8 @@ SELECT idx, kind, name, status, result, error, seq
                 if key is None:
                     continue
                 row = await cur.fetchone() if cur.description else None
-                if key == "wake":
-                    if row and not row["deleted"] and row["wake"] is not None:
+                if key == "head":
+                    if row and row["deleted"] == 0 and row["wake"] is not None:
                         outcome.wake = int(row["wake"])
                 elif isinstance(key, tuple):
                     if row is not None:
@@ -168,18 +169,37 @@ SELECT idx, kind, name, status, result, error, seq
                 elif row is not None:
                     outcome.results[key] = row
             return outcome
+        if not st:
+            return PassOutcome(alive=True)
         result: PassOutcome = await self.store.run(go, retry_for=0)
         return result
 
 
-_ENSURE_LIVE = """SELECT {s}.ensure(coalesce((
+def _head(thread: Thread, delivered: list[tuple[int, int]], finalize: tuple[int, int] | None,
+          live: bool) -> Statement | None:
+    """One statement for the bookkeeping of a pass: lock the run and check it is live, mark
+    the deliveries it consumed, and drop its task unless it was woken meanwhile."""
+    if not (live or delivered or finalize):
+        return None
+    ctes = []
+    params: dict[str, Any] = {"run_id": thread.run_id, "dim": thread.dim}
+    if delivered:
+        ctes.append("""m AS (UPDATE {s}.steps s SET seq = v.seq
+      FROM unnest(%(idxs)s::int[], %(seqs)s::int[]) AS v(idx, seq)
+     WHERE s.run_id = %(run_id)s AND s.dim = %(dim)s AND s.idx = v.idx)""")
+        params.update(idxs=[d[0] for d in delivered], seqs=[d[1] for d in delivered])
+    if finalize:
+        ctes.append("""d AS (DELETE FROM {s}.tasks WHERE id = %(task_id)s AND wake = %(wake)s
+                RETURNING id)""")
+        params.update(task_id=finalize[0], wake=finalize[1])
+    check = _ENSURE_LIVE if live else "true"
+    counts = ("(SELECT count(*) FROM d) AS deleted, "
+              "(SELECT wake FROM {s}.tasks WHERE id = %(task_id)s) AS wake"
+              if finalize else "NULL::int AS deleted, NULL::int AS wake")
+    head = f"WITH {', '.join(ctes)} " if ctes else ""
+    return f"{head}SELECT {check} AS live, {counts}", params
+
+
+_ENSURE_LIVE = """{s}.ensure(coalesce((
     SELECT status = 'running' OR (status = 'completed' AND signal_in IS TRUE AND %(dim)s <> '')
       FROM {s}.workflows WHERE run_id = %(run_id)s FOR NO KEY UPDATE), false), 'not live')"""
-
-_MARK = """UPDATE {s}.steps s SET seq = v.seq
-  FROM unnest(%(idxs)s::int[], %(seqs)s::int[]) AS v(idx, seq)
- WHERE s.run_id = %(run_id)s AND s.dim = %(dim)s AND s.idx = v.idx"""
-
-_FINALIZE = """WITH d AS (DELETE FROM {s}.tasks WHERE id = %(id)s AND wake = %(wake)s RETURNING id)
-SELECT (SELECT count(*) FROM d) AS deleted,
-       (SELECT wake FROM {s}.tasks WHERE id = %(id)s) AS wake"""

@@ -15,6 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from memflow import payload
 from memflow.store.commands import Command, Statement, Thread
 from memflow.store.entity import recorded_update
 
@@ -127,7 +128,7 @@ def dollar_placeholders(sql: str) -> str:
 
 
 def _bindable(value: Any) -> Any:
-    return Jsonb(value) if isinstance(value, dict) else value
+    return Jsonb(value, dumps=payload.dumps) if isinstance(value, dict) else value
 
 
 class SearchQueries:

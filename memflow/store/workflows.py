@@ -35,6 +35,13 @@ class WorkflowQueries:
                                              "WHERE workflow_id = %(id)s"), {"id": workflow_id})
         return rows[0] if rows else None
 
+    async def outcome(self, workflow_id: str) -> dict[str, Any] | None:
+        """Just what awaiting a result needs: the latest run's id, status, result and error."""
+        rows = await self.store.fetch(self.q(
+            "SELECT run_id, status, result, error FROM {s}.workflows "
+            "WHERE workflow_id = %(id)s"), {"id": workflow_id})
+        return rows[0] if rows else None
+
     async def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The run ``run_id``, or None."""
         rows = await self.store.fetch(self.q(f"SELECT {WORKFLOW_COLUMNS} FROM {{s}}.workflows "

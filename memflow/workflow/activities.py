@@ -81,6 +81,7 @@ class ActivityProxy:
         task_payload = payload.dumps({
             "name": name, "policy": self._policy.to_dict(), "timeout": self._timeout,
             "heartbeat": self._heartbeat, "workflow_id": thread.ref.workflow_id,
+            "ref": registry.activity_ref(fn) if fn is not None else None,
         })
         task_payload = task_payload[:-1] + ',"args":' + args_json + "}"
         return thread.call("activity", name, {"queue": f"{queue}-activity",

@@ -46,21 +46,30 @@ def decimal_text(value: Any, what: str) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def merge_ops(patch: dict[str, Any]) -> list[list[Any]]:
-    """The steps of a deep merge of ``patch``: for each object of the patch (parents first),
-    its path and the object of its keys whose values are not objects themselves.
+def merge_tree(patch: dict[str, Any], what: str) -> tuple[dict[str, Any], int]:
+    """The objects of a merge patch as a tree for ``memflow.store.entity``, and its depth.
 
-    Merging at a path makes the value there an object (unless it is one), adds those keys, and
-    leaves the nested objects to their own later steps.
+    Each object becomes ``{"i": id, "k": its key in the parent, "l": its keys whose values are
+    not objects, "c": its child objects}``.
     """
-    ops: list[list[Any]] = []
-    stack: list[tuple[list[str], dict[str, Any]]] = [([], patch)]
+    root: dict[str, Any] = {"i": 0, "k": None, "c": []}
+    count = 1
+    depth = 0
+    stack: list[tuple[dict[str, Any], dict[str, Any], int]] = [(patch, root, 0)]
     while stack:
-        path, node = stack.pop()
-        ops.append([path, {k: v for k, v in node.items() if not isinstance(v, dict)}])
-        children = [([*path, k], v) for k, v in node.items() if isinstance(v, dict)]
-        stack.extend(reversed(children))
-    return ops
+        node, out, level = stack.pop()
+        if level > MAX_PATH_SEGMENTS:
+            raise ValueError(f"{what}: the value nests objects more than {MAX_PATH_SEGMENTS} "
+                             "levels deep; use set() for deeper documents")
+        depth = max(depth, level)
+        out["l"] = {k: v for k, v in node.items() if not isinstance(v, dict)}
+        for key, value in node.items():
+            if isinstance(value, dict):
+                child: dict[str, Any] = {"i": count, "k": key, "c": []}
+                count += 1
+                out["c"].append(child)
+                stack.append((value, child, level + 1))
+    return root, depth
 
 
 def entity_call(op: str, path: str | None = None, *, value: Any = None, by: Any = 1,
@@ -83,8 +92,9 @@ def entity_call(op: str, path: str | None = None, *, value: Any = None, by: Any 
         if op == "set":
             options["value"] = payload.dumps(value, f"{what}: the value")
         else:
-            plain = payload.to_jsonable(value, f"{what}: the value")
-            options["ops"] = payload.dumps(merge_ops(plain), f"{what}: the value")
+            tree, depth = merge_tree(payload.to_jsonable(value, f"{what}: the value"), what)
+            options["tree"] = payload.dumps(tree, f"{what}: the value")
+            options["depth"] = depth
     elif op in ("append", "prepend", "set_if_not_exists"):
         options["value"] = payload.dumps(value, f"{what}: the value")
     elif op == "increment":
