@@ -56,26 +56,32 @@ def step_params(t: Thread, c: Command, status: str = "pending", result: Any = No
             "error": error}
 
 
-def activity(t: Thread, c: Command, channel: str) -> list[Statement]:
-    """Record an activity step and enqueue its task on the activity topic.
-
-    With ``lease_owner`` in the command's options the task is created already leased to that
-    worker, which runs it at once (no NOTIFY, no claim)."""
-    sql = f"""WITH st AS ({_STEP}),
+def activity_parts(t: Thread, c: Command, channel: str) -> tuple[str, str, dict[str, Any]]:
+    """The CTEs and result columns that record an activity step and enqueue its task, so a
+    pass can fuse them with its own bookkeeping into one statement."""
+    ctes = f"""st AS ({_STEP}),
 q AS (INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload, lease_owner, attempts,
                               visible_at)
       SELECT %(queue)s, 'a', %(run_id)s, %(dim)s, %(idx)s, %(payload)s, %(owner)s,
              CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE 1 END,
              now() + coalesce(%(lease)s::float8, 0) * interval '1 second'
-        FROM st RETURNING id, queue, lease_owner)
-SELECT q.id, q.lease_owner,
-       CASE WHEN q.lease_owner IS NULL THEN pg_notify(%(channel)s, 'q:' || q.queue) END
-         AS notified
-  FROM q"""
+        FROM st RETURNING id, queue, lease_owner)"""
+    cols = """(SELECT id FROM q) AS id, (SELECT lease_owner FROM q) AS lease_owner,
+       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue)
+                                FROM q WHERE lease_owner IS NULL) n) AS notified"""
     params = step_params(t, c)
     params.update(queue=c.options["queue"], payload=c.options["payload"], channel=channel,
                   owner=c.options.get("lease_owner"), lease=c.options.get("lease"))
-    return [(sql, params)]
+    return ctes, cols, params
+
+
+def activity(t: Thread, c: Command, channel: str) -> list[Statement]:
+    """Record an activity step and enqueue its task on the activity topic.
+
+    With ``lease_owner`` in the command's options the task is created already leased to that
+    worker, which runs it at once (no NOTIFY, no claim)."""
+    ctes, cols, params = activity_parts(t, c, channel)
+    return [(f"WITH {ctes}\nSELECT {cols}", params)]
 
 
 def sleep(t: Thread, c: Command, channel: str) -> list[Statement]:

@@ -113,9 +113,14 @@ SELECT idx, kind, name, status, result, error, seq
         nothing is written, when the run has ended meanwhile (``alive=False``).
         """
         st: list[tuple[Any, Statement]] = []
-        head = _head(thread, delivered, finalize, live=bool(commands or finish))
+        fused = None
+        if len(commands) == 1 and commands[0].kind == "activity" and finish is None:
+            fused = commands[0]  # the common pass: one activity, fused into the head
+            commands = []
+        head = _head(thread, delivered, finalize, live=bool(commands or finish or fused),
+                     fused=cmd.activity_parts(thread, fused, self.namespace) if fused else None)
         if head is not None:
-            st.append(("head", head))
+            st.append((("head", fused), head))
         for c in commands:
             builder = _BUILDERS.get(c.kind) or self.extra_builders.get(c.kind)
             if builder is None:
@@ -156,9 +161,15 @@ SELECT idx, kind, name, status, result, error, seq
                 if key is None:
                     continue
                 row = await cur.fetchone() if cur.description else None
-                if key == "head":
+                if isinstance(key, tuple) and key[0] == "head":
                     if row and row["deleted"] == 0 and row["wake"] is not None:
                         outcome.wake = int(row["wake"])
+                    if row and key[1] is not None and row.get("lease_owner"):
+                        c = key[1]
+                        outcome.local.append(Task(
+                            id=int(row["id"]), queue=c.options["queue"], kind="a",
+                            run_id=thread.run_id, dim=thread.dim, idx=c.idx,
+                            payload=payload.loads(c.options["payload"]), attempts=1, wake=0))
                 elif isinstance(key, tuple):
                     if row is not None:
                         c = key[1]
@@ -176,13 +187,18 @@ SELECT idx, kind, name, status, result, error, seq
 
 
 def _head(thread: Thread, delivered: list[tuple[int, int]], finalize: tuple[int, int] | None,
-          live: bool) -> Statement | None:
+          live: bool, fused: tuple[str, str, dict[str, Any]] | None = None
+          ) -> Statement | None:
     """One statement for the bookkeeping of a pass: lock the run and check it is live, mark
-    the deliveries it consumed, and drop its task unless it was woken meanwhile."""
+    the deliveries it consumed, and drop its task unless it was woken meanwhile; ``fused``
+    (CTEs, columns, parameters) adds a command's own writes to the same statement."""
     if not (live or delivered or finalize):
         return None
     ctes = []
     params: dict[str, Any] = {"run_id": thread.run_id, "dim": thread.dim}
+    if fused is not None:
+        ctes.append(fused[0])
+        params.update(fused[2])
     if delivered:
         ctes.append("""m AS (UPDATE {s}.steps s SET seq = v.seq
       FROM unnest(%(idxs)s::int[], %(seqs)s::int[]) AS v(idx, seq)
@@ -196,6 +212,8 @@ def _head(thread: Thread, delivered: list[tuple[int, int]], finalize: tuple[int,
     counts = ("(SELECT count(*) FROM d) AS deleted, "
               "(SELECT wake FROM {s}.tasks WHERE id = %(task_id)s) AS wake"
               if finalize else "NULL::int AS deleted, NULL::int AS wake")
+    if fused is not None:
+        counts += ", " + fused[1]
     head = f"WITH {', '.join(ctes)} " if ctes else ""
     return f"{head}SELECT {check} AS live, {counts}", params
 
