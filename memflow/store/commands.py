@@ -321,7 +321,7 @@ SELECT (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'e:' || topic)
     return [(sql, params)]
 
 
-_FINISH_RUN = f"""WITH fin AS (
+_FINISH_RUN_CTES = f"""fin AS (
     UPDATE {{s}}.workflows SET status = %(status)s, result = %(result)s, error = %(error)s,
            completed_at = now(), updated_at = now(),
            expire_at = now() + expire_seconds * interval '1 second'
@@ -331,13 +331,13 @@ _FINISH_RUN = f"""WITH fin AS (
 gone AS (DELETE FROM {{s}}.tasks t USING fin
            WHERE t.run_id = %(run_id)s AND (t.dim = '' OR fin.signal_in IS NOT TRUE
                                             OR fin.status <> 'completed')),
-{SETTLE_PARENT}{WAKE.strip()}
-SELECT (SELECT count(*) FROM fin) AS finished,
+{SETTLE_PARENT}{WAKE.strip()}"""
+_FINISH_RUN_COLS = f"""(SELECT count(*) FROM fin) AS finished,
        (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified,
-       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM fin) m)
+       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM fin) nd)
          AS notified_done"""
 
-_FINISH_HOOK = f"""WITH fin AS (
+_FINISH_HOOK_CTES = f"""fin AS (
     UPDATE {{s}}.threads SET status = %(status)s, result = %(result)s, error = %(error)s,
            completed_at = now()
      WHERE run_id = %(run_id)s AND dim = %(dim)s AND status = 'running'
@@ -352,14 +352,24 @@ woken AS (
      WHERE s.run_id = coalesce(fin.parent_run_id, fin.run_id) AND s.dim = fin.parent_dim
        AND s.idx = fin.parent_idx AND s.status = 'pending'
     RETURNING s.run_id, s.dim),
-{WAKE.strip()}
-SELECT (SELECT count(*) FROM fin) AS finished,
+{WAKE.strip()}"""
+_FINISH_HOOK_COLS = f"""(SELECT count(*) FROM fin) AS finished,
        (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified"""
+
+
+def finish_parts(run_id: str, dim: str, status: str, result_json: str | None,
+                 error_json: str | None, channel: str) -> tuple[str, str, dict[str, Any]]:
+    """The CTEs and result columns that end a thread (completed or failed): the main thread
+    ends its run, a hook only itself."""
+    params = {"status": status, "result": result_json, "error": error_json, "run_id": run_id,
+              "dim": dim, "channel": channel}
+    if dim == "":
+        return _FINISH_RUN_CTES, _FINISH_RUN_COLS, params
+    return _FINISH_HOOK_CTES, _FINISH_HOOK_COLS, params
 
 
 def finish_thread(run_id: str, dim: str, status: str, result_json: str | None,
                   error_json: str | None, channel: str) -> Statement:
-    """End a thread (completed or failed): the main thread ends its run, a hook only itself."""
-    params = {"status": status, "result": result_json, "error": error_json, "run_id": run_id,
-              "dim": dim, "channel": channel}
-    return (_FINISH_RUN if dim == "" else _FINISH_HOOK), params
+    """End a thread, as one statement (see ``finish_parts``)."""
+    ctes, cols, params = finish_parts(run_id, dim, status, result_json, error_json, channel)
+    return f"WITH {ctes}\nSELECT {cols}", params

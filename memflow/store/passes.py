@@ -114,11 +114,17 @@ SELECT idx, kind, name, status, result, error, seq
         """
         st: list[tuple[Any, Statement]] = []
         fused = None
+        parts = None
         if len(commands) == 1 and commands[0].kind == "activity" and finish is None:
             fused = commands[0]  # the common pass: one activity, fused into the head
             commands = []
-        head = _head(thread, delivered, finalize, live=bool(commands or finish or fused),
-                     fused=cmd.activity_parts(thread, fused, self.namespace) if fused else None)
+            parts = cmd.activity_parts(thread, fused, self.namespace)
+        elif finish is not None and not commands:  # the last pass: fused likewise
+            parts = cmd.finish_parts(thread.run_id, thread.dim, finish[0], finish[1],
+                                     finish[2], self.namespace)
+            finish = None
+        head = _head(thread, delivered, finalize,
+                     live=bool(commands or finish or parts), fused=parts)
         if head is not None:
             st.append((("head", fused), head))
         for c in commands:
