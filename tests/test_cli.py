@@ -257,7 +257,8 @@ async def test_db_migrate_and_info(namespace: str) -> None:
     assert (r.code, r.out.strip()) == (0, f"namespace {namespace}: migration version {LATEST} "
                                           "(created)"), r.err
     r = await cli("db", "migrate", *ns)
-    assert r.out.strip() == f"namespace {namespace}: migration version {LATEST} (already up to date)"
+    assert r.out.strip() == (f"namespace {namespace}: migration version {LATEST} "
+                             "(already up to date)")
 
     client = Client(connection=DSN, namespace=namespace)
     for _ in range(3):

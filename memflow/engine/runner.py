@@ -119,7 +119,12 @@ class PassRunner:
                 thread.close()
                 return
             if immediate:
-                thread.deliver([_row(i, r) for i, r in sorted(outcome.results.items())])
+                rows = [_row(i, r) for i, r in sorted(outcome.results.items())]
+                missing = [c.idx for c in commands if c.immediate and c.idx not in outcome.results]
+                if missing:  # recorded by an earlier pass: read what it recorded
+                    rows += await self.ns.load_steps(thread.ref.run_id, thread.ref.dim, missing,
+                                                     1 << 30)
+                thread.deliver(rows)
                 continue
             if outcome.wake is None:
                 self.cache.put(thread)

@@ -103,6 +103,7 @@ class Store:
         """
         delay = 0.05
         waited = 0.0
+        attempt = 0
         while True:
             try:
                 async with self.pool.connection() as conn:
@@ -112,8 +113,9 @@ class Store:
                         await conn.close()  # never hand a connection in doubt back to the pool
                         raise
             except RECONNECT_ERRORS as exc:
-                if self.closed or waited >= retry_for:
+                if self.closed or waited >= retry_for or not _transient(exc, attempt):
                     raise
+                attempt += 1
                 log.warning("database connection lost (%s); retrying in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
                 waited += delay
@@ -171,3 +173,20 @@ def _redact(dsn: str) -> str:
         creds, host = rest.rsplit("@", 1)
         return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
     return dsn
+
+
+_ADMIN_SHUTDOWN = {"57P01", "57P02", "57P03"}
+
+
+def _transient(exc: Exception, attempt: int) -> bool:
+    """Whether an error is the connection's (worth retrying on a new one), not the statement's.
+
+    A protocol violation (08P01) is usually a connection left in a bad state by a dropped
+    link, but could be a bug: it is retried a few times only.
+    """
+    state = getattr(exc, "sqlstate", None)
+    if state is None or state in _ADMIN_SHUTDOWN:
+        return True
+    if state == "08P01":
+        return attempt < 3
+    return state.startswith("08")

@@ -121,6 +121,9 @@ BEGIN
 END
 $$;
 """),
+    (3, """
+CREATE INDEX workflows_search ON {s}.workflows USING gin (search jsonb_path_ops);
+"""),
 ]
 
 LATEST = MIGRATIONS[-1][0]
