@@ -57,7 +57,6 @@ class PassQueries:
 
     store: Any
     namespace: str
-    extra_builders: dict[str, Callable[[Thread, Command, str], list[Statement]]] = {}
 
     def q(self, template: str) -> str:  # pragma: no cover - provided by NamespaceStore
         raise NotImplementedError
@@ -128,7 +127,7 @@ SELECT idx, kind, name, status, result, error, seq
         if head is not None:
             st.append((("head", fused), head))
         for c in commands:
-            builder = _BUILDERS.get(c.kind) or self.extra_builders.get(c.kind)
+            builder = _BUILDERS.get(c.kind)
             if builder is None:
                 raise ValueError(f"unknown command kind {c.kind!r}")
             built = builder(thread, c, self.namespace)

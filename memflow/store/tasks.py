@@ -108,17 +108,6 @@ SELECT wk.*, CASE WHEN %(owner)s::text IS NULL OR NOT {'wk.inserted' if hold els
                         dim=task.dim, idx=None, payload=None, attempts=1, wake=int(row["wake"]))
         return None
 
-    async def finalize_pass(self, task_id: int, wake: int) -> int | None:
-        """Drop a pass task unless it was woken again during the pass; returns the new wake."""
-        sql = self.q("""WITH d AS (DELETE FROM {s}.tasks WHERE id = %(id)s AND wake = %(wake)s
-                                    RETURNING id)
-SELECT (SELECT count(*) FROM d) AS deleted,
-       (SELECT wake FROM {s}.tasks WHERE id = %(id)s) AS wake""")
-        rows = await self.store.fetch(sql, {"id": task_id, "wake": wake})
-        if not rows or rows[0]["deleted"] or rows[0]["wake"] is None:
-            return None
-        return int(rows[0]["wake"])
-
     async def queue_depths(self) -> list[dict[str, Any]]:
         """Tasks per queue and kind, with how many are leased right now."""
         sql = self.q("""SELECT queue, kind, count(*) AS tasks,

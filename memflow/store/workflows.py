@@ -42,12 +42,6 @@ class WorkflowQueries:
             "WHERE workflow_id = %(id)s"), {"id": workflow_id})
         return rows[0] if rows else None
 
-    async def get_run(self, run_id: str) -> dict[str, Any] | None:
-        """The run ``run_id``, or None."""
-        rows = await self.store.fetch(self.q(f"SELECT {WORKFLOW_COLUMNS} FROM {{s}}.workflows "
-                                             "WHERE run_id = %(id)s"), {"id": run_id})
-        return rows[0] if rows else None
-
     async def children(self, run_id: str) -> list[dict[str, Any]]:
         """The child runs started by ``run_id``."""
         return list(await self.store.fetch(self.q(
