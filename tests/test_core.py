@@ -487,3 +487,13 @@ async def test_a_renamed_activity_is_detected_on_replay(client: Client, dsn: str
     await eventually(failed)
     with pytest.raises(MemFlowFatalError, match="deterministic"):
         await h2.result()
+
+
+async def test_a_500_step_sequential_workflow_completes(client: Client, dsn: str,
+                                                        namespace: str) -> None:
+    await Worker.create(connection=dsn, task_queue="long", workflow=sequential_workflow,
+                        namespace=namespace)
+    h = await client.workflow.start(args=[500], task_queue="long",
+                                    workflow_name="sequential_workflow")
+    assert await h.result(timeout=120) == sum((i % 3) ** 2 for i in range(500))
+    assert await sql(f'SELECT count(*), max(idx) FROM "{namespace}".steps') == [(500, 499)]
