@@ -11,28 +11,11 @@ from memflow.connection import Connection
 from memflow.durations import parse_duration
 from memflow.errors import DuplicateJobError, MemFlowError, WorkflowNotFoundError
 from memflow.handle import WorkflowHandle
-from memflow.ids import guid
+from memflow.ids import check_id, function_name, guid
 from memflow.retry import RetryPolicy
 from memflow.store import NamespaceStore, validate_namespace
 
 DEFAULT_NAMESPACE = "memflow"
-
-
-def _check_id(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{what} must be a non-empty string")
-    if len(value) > 1000:
-        raise ValueError(f"{what} is longer than 1,000 characters")
-    return value
-
-
-def _workflow_name(workflow_name: Any) -> str:
-    if isinstance(workflow_name, str) and workflow_name:
-        return workflow_name
-    name = getattr(workflow_name, "__name__", None)
-    if not name:
-        raise ValueError("workflow_name is required: a function or its name")
-    return str(name)
 
 
 class WorkflowClient:
@@ -55,8 +38,8 @@ class WorkflowClient:
             raise TypeError("args must be a list of the workflow function's arguments")
         if not isinstance(task_queue, str) or not task_queue:
             raise ValueError("task_queue must be a non-empty string")
-        name = _workflow_name(workflow_name)
-        wf_id = _check_id(workflow_id if workflow_id is not None else guid(), "workflow_id")
+        name = function_name(workflow_name)
+        wf_id = check_id(workflow_id if workflow_id is not None else guid(), "workflow_id")
         args_json = payload.dumps(list(args), "args")
         if search is not None and not isinstance(search, dict):
             raise TypeError("search must be a dict like {'data': {...}}")
@@ -90,8 +73,8 @@ class WorkflowClient:
                    namespace: str | None = None) -> WorkflowHandle:
         """A handle on the latest run of ``workflow_id`` (no I/O)."""
         ns_name = validate_namespace(namespace or self._client.namespace)
-        name = None if workflow_name is None else _workflow_name(workflow_name)
-        return WorkflowHandle(self._client, ns_name, _check_id(workflow_id, "workflow_id"),
+        name = None if workflow_name is None else function_name(workflow_name)
+        return WorkflowHandle(self._client, ns_name, check_id(workflow_id, "workflow_id"),
                               task_queue, name)
 
     async def signal(self, signal_id: str, data: Any = None,
@@ -99,7 +82,7 @@ class WorkflowClient:
         """Send a signal: delivered to the workflows waiting for it, or kept for the first
         ``wait_for`` of that id in the namespace."""
         ns_name = validate_namespace(namespace or self._client.namespace)
-        _check_id(signal_id, "signal_id")
+        check_id(signal_id, "signal_id")
         data_json = payload.dumps(data, "signal data")
         ns = await self._client._namespace(ns_name)
         await ns.signal(signal_id, data_json)
@@ -111,10 +94,10 @@ class WorkflowClient:
         """Run ``workflow_name`` as a new thread of the running workflow ``workflow_id``
         (sharing its entity); returns the hook's thread id."""
         ns_name = validate_namespace(namespace or self._client.namespace)
-        _check_id(workflow_id, "workflow_id")
+        check_id(workflow_id, "workflow_id")
         if not isinstance(task_queue, str) or not task_queue:
             raise ValueError("task_queue must be a non-empty string")
-        name = _workflow_name(workflow_name)
+        name = function_name(workflow_name)
         if args is None:
             args = []
         if not isinstance(args, list | tuple):
@@ -169,7 +152,7 @@ class WorkflowClient:
         from memflow.workflow.search import search_fields
 
         ns_name = validate_namespace(namespace or self._client.namespace)
-        name = None if workflow_name is None else _workflow_name(workflow_name)
+        name = None if workflow_name is None else function_name(workflow_name)
         if task_queue is not None and not isinstance(task_queue, str):
             raise TypeError("task_queue must be a string or None")
         if index is None:

@@ -11,6 +11,7 @@ from memflow import payload
 from memflow.durations import parse_duration
 from memflow.engine.thread import current_thread
 from memflow.errors import MemFlowTimeoutError
+from memflow.ids import check_id, function_name
 
 
 def sleep_for(duration: str | float | timedelta) -> asyncio.Future[float]:
@@ -28,7 +29,7 @@ def wait_for(signal_id: str, timeout: Any = None) -> asyncio.Future[Any]:
     A signal sent before the wait is kept and delivered to it. With ``timeout``, a
     ``MemFlowTimeoutError`` is raised in the workflow when the time runs out.
     """
-    _check_id(signal_id, "signal_id")
+    check_id(signal_id, "signal_id")
     thread = current_thread("workflow.wait_for()")
     options: dict[str, Any] = {}
     if timeout is not None:
@@ -41,30 +42,20 @@ def wait_for(signal_id: str, timeout: Any = None) -> asyncio.Future[Any]:
 
 def signal(signal_id: str, data: Any = None) -> asyncio.Future[Any]:
     """Send a signal from the workflow, exactly once across replays."""
-    _check_id(signal_id, "signal_id")
+    check_id(signal_id, "signal_id")
     thread = current_thread("workflow.signal()")
     data_json = payload.dumps(data, "signal data")
     return thread.call("signal", signal_id, {"data": data_json})
 
 
-def _check_id(value: Any, what: str) -> None:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{what} must be a non-empty string")
-    if len(value) > 1000:
-        raise ValueError(f"{what} is longer than 1,000 characters")
-
-
 def _child(kind: str, args: Any, task_queue: Any, workflow_name: Any, workflow_id: Any,
            entity: Any, expire: Any, signal_in: Any, config: Any, search: Any) -> Any:
     thread = current_thread(f"workflow.{kind}()")
-    name = workflow_name if isinstance(workflow_name, str) else getattr(
-        workflow_name, "__name__", None)
-    if not name:
-        raise ValueError(f"{kind}: workflow_name is required")
+    name = function_name(workflow_name, f"{kind}: workflow_name")
     queue = task_queue or thread.ref.task_queue
     idx = thread.counter
     child_id = workflow_id or f"{thread.ref.workflow_id}-{name}-{thread.ref.dim}{idx}"
-    _check_id(child_id, "workflow_id")
+    check_id(child_id, "workflow_id")
     if not isinstance(args, list | tuple):
         raise TypeError(f"{kind}: args must be a list")
     start = {

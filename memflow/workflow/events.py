@@ -8,14 +8,14 @@ from typing import Any
 from memflow import payload
 from memflow.durations import parse_duration
 from memflow.engine.thread import current_thread
-from memflow.workflow.calls import _check_id
+from memflow.ids import check_id
 
 
 def interrupt(workflow_id: str, reason: str | None = None, throw: bool = True,
               descend: bool = False, expire: Any = None) -> asyncio.Future[Any]:
     """Interrupt a workflow (this one too): its result becomes a ``MemFlowInterruptedError``
     (or ``None`` with ``throw=False``); ``descend`` interrupts its children as well."""
-    _check_id(workflow_id, "workflow_id")
+    check_id(workflow_id, "workflow_id")
     thread = current_thread("workflow.interrupt()")
     doc = {"message": reason or f"workflow {workflow_id} was interrupted", "code": 410,
            "type": "MemFlowInterruptedError", "stack": "", "throw": bool(throw)}

@@ -7,17 +7,14 @@ from typing import Any
 
 from memflow import payload
 from memflow.engine.thread import current_thread
-from memflow.workflow.calls import _check_id
+from memflow.ids import check_id, function_name
 
 
 def _hook_call(kind: str, task_queue: str | None, workflow_name: Any, args: Any,
                workflow_id: str | None, entity: str | None,
                signal_id: str | None = None) -> asyncio.Future[Any]:
     thread = current_thread(f"workflow.{kind}()")
-    name = workflow_name if isinstance(workflow_name, str) else getattr(
-        workflow_name, "__name__", None)
-    if not name:
-        raise ValueError(f"{kind}: workflow_name is required")
+    name = function_name(workflow_name, f"{kind}: workflow_name")
     if task_queue is None and entity is None and name == thread.name and (
             workflow_id is None or workflow_id == thread.ref.workflow_id):
         raise ValueError(f"{kind}: the hook targets its own thread ({name!r}) with no "
@@ -25,9 +22,9 @@ def _hook_call(kind: str, task_queue: str | None, workflow_name: Any, args: Any,
     if not isinstance(args, list | tuple):
         raise TypeError(f"{kind}: args must be a list")
     target = workflow_id or thread.ref.workflow_id
-    _check_id(target, "workflow_id")
+    check_id(target, "workflow_id")
     if signal_id is not None:
-        _check_id(signal_id, "signal_id")
+        check_id(signal_id, "signal_id")
     idx = thread.counter
     same_run = target == thread.ref.workflow_id
     dim = f"{thread.ref.dim}.{idx}" if same_run else f"@{thread.ref.run_id}{thread.ref.dim}.{idx}"
