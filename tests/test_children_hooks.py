@@ -284,3 +284,22 @@ async def _has_task(namespace: str, kind: str) -> bool:
 
 async def _len_is(items: list, n: int) -> bool:
     return len(items) == n
+
+
+async def quick_main() -> str:
+    return "main done"
+
+
+async def test_signal_in_true_keeps_hooks_open_after_completion(client: Client, dsn: str,
+                                                                namespace: str) -> None:
+    await Worker.create(connection=dsn, task_queue="h2",
+                        workflow=[quick_main, outside_hook, open_main], namespace=namespace)
+    done = await client.workflow.start(args=[], task_queue="h2", workflow_name="quick_main",
+                                       workflow_id="kept-open", signal_in=True)
+    assert await done.result(timeout=10) == "main done"
+    listener = await client.workflow.start(args=["late-hook"], task_queue="h2",
+                                           workflow_name="open_main")
+    await client.workflow.hook(workflow_id="kept-open", task_queue="h2",
+                               workflow_name="outside_hook", args=["late-hook", "still here"])
+    assert await listener.result(timeout=10) == "still here"
+    assert (await done.describe()).status == "completed"
