@@ -160,6 +160,12 @@ class PassRunner:
             if refreshed is not None:
                 return refreshed
             cached.close()
+        start = (task.payload or {}).get("start") if task.attempts == 1 else None
+        if start is not None:
+            # the first claim of a run's first pass: its history is empty, and the start
+            # statement put what the pass needs in the task (no read of the run needed)
+            return self._build(Thread(start["workflow_id"], task.run_id, "", task.queue),
+                               start["name"], start["args"], start["config"], 1, [])
         return await self._rebuild_run(task.run_id, task.dim)
 
     async def _refresh(self, thread: ThreadRun) -> ThreadRun | None:
@@ -176,16 +182,20 @@ class PassRunner:
         if meta is None or meta["status"] != "running" or not thread_open(
                 meta["run_status"], meta["signal_in"], dim):
             return None
-        fn = self.functions.get(meta["name"])
+        return self._build(
+            Thread(meta["workflow_id"], meta["run_id"], meta["dim"], meta["task_queue"]),
+            meta["name"], meta["args"], meta["config"], meta["attempt"], steps)
+
+    def _build(self, ref: Thread, name: str, args: Any, config: Any, attempt: int,
+               steps: list[dict[str, Any]]) -> ThreadRun:
+        fn = self.functions.get(name)
         if fn is None:
             raise UnknownWorkflowError(
-                f"workflow {meta['name']!r} is not registered on this worker "
-                f"(task queue {meta['task_queue']!r})")
-        thread = ThreadRun(
-            ref=Thread(meta["workflow_id"], meta["run_id"], meta["dim"], meta["task_queue"]),
-            name=meta["name"], namespace=self.ns.namespace, args=list(meta["args"] or []),
-            config=meta["config"] or {}, attempt=meta["attempt"],
-            history={s["idx"]: s for s in steps})
+                f"workflow {name!r} is not registered on this worker "
+                f"(task queue {ref.task_queue!r})")
+        thread = ThreadRun(ref=ref, name=name, namespace=self.ns.namespace,
+                           args=list(args or []), config=config or {}, attempt=attempt,
+                           history={s["idx"]: s for s in steps})
         thread.start(self.make_main(thread, fn))
         return thread
 

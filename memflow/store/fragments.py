@@ -56,11 +56,14 @@ up AS (
         created_at = now(), updated_at = now(), completed_at = NULL,
         expire_seconds = EXCLUDED.expire_seconds, expire_at = EXCLUDED.expire_at
       WHERE cur.status <> 'running' AND cur.expire_at IS NOT NULL AND cur.expire_at <= now()
-    RETURNING run_id, task_queue, status
+    RETURNING run_id, task_queue, status, workflow_id, name, args, config
 ),
 first_pass AS (
-    INSERT INTO {s}.tasks (queue, kind, run_id, dim)
-    SELECT task_queue, 'w', run_id, '' FROM up WHERE status = 'running'
+    INSERT INTO {s}.tasks (queue, kind, run_id, dim, payload)
+    SELECT task_queue, 'w', run_id, '',
+           jsonb_build_object('start', jsonb_build_object(
+               'workflow_id', workflow_id, 'name', name, 'args', args, 'config', config))
+      FROM up WHERE status = 'running'
     RETURNING queue
 )"""
 
