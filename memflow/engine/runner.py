@@ -9,6 +9,7 @@ from typing import Any
 
 from memflow import payload
 from memflow.engine.cache import ThreadCache
+from memflow.engine.results import ResultBatcher
 from memflow.engine.thread import NonDeterminismError, ThreadRun
 from memflow.errors import (
     NON_RETRYABLE,
@@ -54,6 +55,7 @@ class PassRunner:
         self.lease = lease
         self.local_queues = local_queues
         self.spawn = spawn
+        self.results = ResultBatcher(ns, owner, lease)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def _locked(self, key: tuple[str, str], work: Callable[[], Any]) -> Any:
@@ -74,21 +76,18 @@ class PassRunner:
         """Record a step result this worker produced (committed first, so it is never lost),
         and when the step's thread is blocked in this worker's cache, take its pass task in
         the same statement and resume the thread here at once (no NOTIFY, no claim, no
-        re-read of the history)."""
+        re-read of the history). Results produced in the same tick share one statement."""
         key = (task.run_id, task.dim)
-        local = key in self.cache and task.idx is not None
-        held = await self.ns.complete_step(task, status, result_json, error_json,
-                                           hold=(self.owner, self.lease) if local else None)
-        if held is None:
-            return
-        row = {"idx": task.idx, "status": status, "kind": None,
-               "result": payload.loads(result_json), "error": payload.loads(error_json)}
-        await self._locked(key, lambda: self._run(held, row))
+        hold = key in self.cache and task.idx is not None
+        held = await self.results.record(task, status, result_json, error_json, hold)
+        if held is not None:
+            pass_task, known = held
+            await self._locked(key, lambda: self._run(pass_task, known))
 
-    async def _run(self, task: Task, known: dict[str, Any] | None = None) -> None:
-        thread = self.cache.take((task.run_id, task.dim)) if known is not None else None
-        if thread is not None and known is not None and known["idx"] in thread.pending:
-            thread.deliver([known])  # a fresh pass task: no other result arrived meanwhile
+    async def _run(self, task: Task, known: list[dict[str, Any]] | None = None) -> None:
+        thread = self.cache.take((task.run_id, task.dim)) if known else None
+        if thread is not None and known and all(r["idx"] in thread.pending for r in known):
+            thread.deliver(known)  # a fresh pass task: no other result arrived meanwhile
         else:
             if thread is not None:
                 self.cache.put(thread)

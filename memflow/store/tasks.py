@@ -108,6 +108,23 @@ SELECT wk.*, CASE WHEN %(owner)s::text IS NULL OR NOT {'wk.inserted' if hold els
                         dim=task.dim, idx=None, payload=None, attempts=1, wake=int(row["wake"]))
         return None
 
+    async def complete_steps(self, items: list[tuple[Task, str, str | None, str | None, bool]],
+                             owner: str, lease: float) -> list[dict[str, Any]]:
+        """Record several step results in one statement (see ``complete_step``).
+
+        ``items`` are (task, status, result, error, hold). Returns one row per woken thread:
+        ``run_id``, ``dim``, the pass task's ``id`` and ``wake``, ``held`` (created leased to
+        ``owner``, for the caller to run) and ``idxs``, the steps this statement settled.
+        """
+        sql = self.q(_COMPLETE_STEPS)
+        rows = await self.store.fetch(sql, {
+            "run_ids": [t.run_id for t, *_ in items], "dims": [t.dim for t, *_ in items],
+            "idxs": [t.idx for t, *_ in items], "statuses": [i[1] for i in items],
+            "results": [i[2] for i in items], "errors": [i[3] for i in items],
+            "task_ids": [t.id for t, *_ in items], "holds": [i[4] for i in items],
+            "owner": owner, "lease": lease, "channel": self.namespace})
+        return list(rows)
+
     async def queue_depths(self) -> list[dict[str, Any]]:
         """Tasks per queue and kind, with how many are leased right now."""
         sql = self.q("""SELECT queue, kind, count(*) AS tasks,
@@ -115,3 +132,40 @@ SELECT wk.*, CASE WHEN %(owner)s::text IS NULL OR NOT {'wk.inserted' if hold els
   FROM {s}.tasks GROUP BY queue, kind ORDER BY queue, kind""")
         return list(await self.store.fetch(sql))
 
+
+
+_COMPLETE_STEPS = """WITH i AS (
+    SELECT * FROM unnest(%(run_ids)s::text[], %(dims)s::text[], %(idxs)s::int[],
+                         %(statuses)s::text[], %(results)s::text[], %(errors)s::text[],
+                         %(task_ids)s::bigint[], %(holds)s::boolean[])
+           AS i(run_id, dim, idx, status, result, error, task_id, hold)),
+woken AS (
+    UPDATE {s}.steps s SET status = i.status, result = i.result::jsonb, error = i.error::jsonb,
+           completed_at = now()
+      FROM i
+     WHERE s.run_id = i.run_id AND s.dim = i.dim AND s.idx = i.idx AND s.status = 'pending'
+    RETURNING s.run_id, s.dim, s.idx, i.hold),
+gone AS (DELETE FROM {s}.tasks WHERE id = ANY(%(task_ids)s::bigint[])),
+threads_woken AS (
+    SELECT run_id, dim, bool_and(hold) AS hold, array_agg(idx ORDER BY idx) AS idxs
+      FROM woken GROUP BY run_id, dim),
+wk AS (
+    INSERT INTO {s}.tasks (queue, kind, run_id, dim, lease_owner, attempts, visible_at)
+    SELECT coalesce(th.task_queue, w.task_queue), 'w', v.run_id, v.dim,
+           CASE WHEN v.hold THEN %(owner)s::text END, CASE WHEN v.hold THEN 1 ELSE 0 END,
+           now() + CASE WHEN v.hold THEN %(lease)s::float8 ELSE 0 END * interval '1 second'
+      FROM threads_woken v
+      JOIN {s}.workflows w ON w.run_id = v.run_id
+       AND (w.status = 'running'
+            OR (v.dim <> '' AND w.status = 'completed' AND w.signal_in IS TRUE))
+      LEFT JOIN {s}.threads th ON th.run_id = v.run_id AND th.dim = v.dim
+     WHERE v.dim = '' OR th.status = 'running'
+    ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE SET wake = {s}.tasks.wake + 1
+    RETURNING id, run_id, dim, queue, wake, lease_owner, (xmax = 0) AS inserted)
+SELECT wk.id, wk.run_id, wk.dim, wk.queue, wk.wake,
+       (wk.inserted AND wk.lease_owner IS NOT NULL) AS held,
+       (SELECT v.idxs FROM threads_woken v WHERE v.run_id = wk.run_id AND v.dim = wk.dim)
+         AS idxs,
+       CASE WHEN NOT (wk.inserted AND wk.lease_owner IS NOT NULL)
+            THEN pg_notify(%(channel)s, 'q:' || wk.queue) END AS notified
+  FROM wk"""
