@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from memflow.store.batch import TickBatcher
 from memflow.store.commands import finish_thread, interrupt_sql, start_workflow
 
 WORKFLOW_COLUMNS = """workflow_id, run_id, name, task_queue, status, args, result, error,
@@ -36,11 +37,19 @@ class WorkflowQueries:
         return rows[0] if rows else None
 
     async def outcome(self, workflow_id: str) -> dict[str, Any] | None:
-        """Just what awaiting a result needs: the latest run's id, status, result and error."""
+        """Just what awaiting a result needs: the latest run's id, status, result and error.
+        The reads of one event-loop tick (many handles awaiting) share one statement."""
+        batcher = self.__dict__.get("_outcomes")
+        if batcher is None:
+            batcher = self.__dict__["_outcomes"] = TickBatcher(self._outcomes_of)
+        found: dict[str, Any] | None = await batcher.get(workflow_id)
+        return found
+
+    async def _outcomes_of(self, workflow_ids: list[str]) -> dict[str, dict[str, Any]]:
         rows = await self.store.fetch(self.q(
-            "SELECT run_id, status, result, error FROM {s}.workflows "
-            "WHERE workflow_id = %(id)s"), {"id": workflow_id})
-        return rows[0] if rows else None
+            "SELECT workflow_id, run_id, status, result, error FROM {s}.workflows "
+            "WHERE workflow_id = ANY(%(ids)s)"), {"ids": workflow_ids})
+        return {r["workflow_id"]: r for r in rows}
 
     async def children(self, run_id: str) -> list[dict[str, Any]]:
         """The child runs started by ``run_id``."""
