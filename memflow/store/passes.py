@@ -11,6 +11,7 @@ from psycopg.rows import dict_row
 
 from memflow import payload
 from memflow.store import commands as cmd
+from memflow.store.batch import StatementGroup
 from memflow.store.commands import Command, Statement, Thread
 from memflow.store.entity import entity_statement
 from memflow.store.search import search_statement
@@ -143,52 +144,50 @@ SELECT idx, kind, name, status, result, error, seq
             st.append((None, cmd.finish_thread(thread.run_id, thread.dim, finish[0], finish[1],
                                                finish[2], self.namespace)))
 
-        async def go(conn: psycopg.AsyncConnection[Any]) -> PassOutcome:
+        async def go(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, Any]]:
             cursors: list[tuple[Any, psycopg.AsyncCursor[Any]]] = []
-            try:
-                if len(st) == 1:  # one statement commits by itself: no pipeline, no BEGIN
-                    key, (sql, params) = st[0]
+            async with conn.pipeline(), conn.transaction():
+                for key, (sql, params) in st:
                     cur = conn.cursor(row_factory=dict_row)
                     await cur.execute(self.q(sql), params)
                     cursors.append((key, cur))
-                else:
-                    async with conn.pipeline(), conn.transaction():
-                        for key, (sql, params) in st:
-                            cur = conn.cursor(row_factory=dict_row)
-                            await cur.execute(self.q(sql), params)
-                            cursors.append((key, cur))
-            except psycopg.Error as exc:
-                if exc.sqlstate != "MF001":
-                    raise
-                return PassOutcome(alive=False)
-            outcome = PassOutcome(alive=True)
-            for key, cur in cursors:
-                if key is None:
-                    continue
-                row = await cur.fetchone() if cur.description else None
-                if isinstance(key, tuple) and key[0] == "head":
-                    if row and row["deleted"] == 0 and row["wake"] is not None:
-                        outcome.wake = int(row["wake"])
-                    if row and key[1] is not None and row.get("lease_owner"):
-                        c = key[1]
-                        outcome.local.append(Task(
-                            id=int(row["id"]), queue=c.options["queue"], kind="a",
-                            run_id=thread.run_id, dim=thread.dim, idx=c.idx,
-                            payload=payload.loads(c.options["payload"]), attempts=1, wake=0))
-                elif isinstance(key, tuple):
-                    if row is not None:
-                        c = key[1]
-                        outcome.local.append(Task(
-                            id=int(row["id"]), queue=c.options["queue"], kind="a",
-                            run_id=thread.run_id, dim=thread.dim, idx=c.idx,
-                            payload=payload.loads(c.options["payload"]), attempts=1, wake=0))
-                elif row is not None:
-                    outcome.results[key] = row
-            return outcome
+            return [(key, await cur.fetchone() if cur.description else None)
+                    for key, cur in cursors]
+
         if not st:
             return PassOutcome(alive=True)
-        result: PassOutcome = await self.store.run(go, retry_for=0)
-        return result
+        try:
+            if len(st) == 1:  # a single statement joins the group commit of this tick
+                key, (sql, params) = st[0]
+                rows = [(key, await self._group().run(self.q(sql), params))]
+            else:
+                rows = await self.store.run(go, retry_for=0)
+        except psycopg.Error as exc:
+            if exc.sqlstate != "MF001":
+                raise
+            return PassOutcome(alive=False)
+        outcome = PassOutcome(alive=True)
+        for key, row in rows:
+            if key is None or row is None:
+                continue
+            if isinstance(key, tuple):  # ("head", fused activity or None) / ("local", command)
+                if key[0] == "head" and row["deleted"] == 0 and row["wake"] is not None:
+                    outcome.wake = int(row["wake"])
+                c = key[1]
+                if c is not None and row.get("lease_owner"):
+                    outcome.local.append(Task(
+                        id=int(row["id"]), queue=c.options["queue"], kind="a",
+                        run_id=thread.run_id, dim=thread.dim, idx=c.idx,
+                        payload=payload.loads(c.options["payload"]), attempts=1, wake=0))
+            else:
+                outcome.results[key] = row
+        return outcome
+
+    def _group(self) -> StatementGroup:
+        group: StatementGroup | None = self.__dict__.get("_statement_group")
+        if group is None:
+            group = self.__dict__["_statement_group"] = StatementGroup(self.store)
+        return group
 
 
 def _head(thread: Thread, delivered: list[tuple[int, int]], finalize: tuple[int, int] | None,
