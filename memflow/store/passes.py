@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 
 from memflow import payload
 from memflow.store import commands as cmd
-from memflow.store.batch import StatementGroup
+from memflow.store.batch import StatementGroup, TickBatcher
 from memflow.store.commands import Command, Statement, Thread
 from memflow.store.entity import entity_statement
 from memflow.store.search import search_statement
@@ -92,12 +92,26 @@ class PassQueries:
 
     async def load_steps(self, run_id: str, dim: str, idxs: list[int],
                          from_idx: int) -> list[dict[str, Any]]:
-        """Steps among ``idxs`` that are settled, and every step at or after ``from_idx``."""
-        return list(await self.store.fetch(self.q("""
-SELECT idx, kind, name, status, result, error, seq
-  FROM {s}.steps WHERE run_id = %(run_id)s AND dim = %(dim)s
-   AND ((idx = ANY(%(idxs)s) AND status <> 'pending') OR idx >= %(from_idx)s)
- ORDER BY idx"""), {"run_id": run_id, "dim": dim, "idxs": idxs, "from_idx": from_idx}))
+        """Steps among ``idxs`` that are settled, and every step at or after ``from_idx``.
+        The reads of one event-loop tick (many threads resuming) share one statement."""
+        batcher = self.__dict__.get("_step_reads")
+        if batcher is None:
+            batcher = self.__dict__["_step_reads"] = TickBatcher(self._steps_of)
+        rows: list[dict[str, Any]] | None = await batcher.get(
+            (run_id, dim, tuple(idxs), from_idx))
+        return rows or []
+
+    async def _steps_of(self, keys: list[tuple[str, str, tuple[int, ...], int]]
+                        ) -> dict[Any, list[dict[str, Any]]]:
+        wanted = [(n, idx) for n, key in enumerate(keys) for idx in key[2]]
+        rows = await self.store.fetch(self.q(_STEPS_OF), {
+            "run_ids": [k[0] for k in keys], "dims": [k[1] for k in keys],
+            "froms": [k[3] for k in keys], "ns": list(range(len(keys))),
+            "wn": [w[0] for w in wanted], "widx": [w[1] for w in wanted]})
+        found: dict[Any, list[dict[str, Any]]] = {}
+        for row in rows:
+            found.setdefault(keys[row.pop("n")], []).append(row)
+        return found
 
     async def commit_pass(self, thread: Thread, commands: list[Command],
                           delivered: list[tuple[int, int]], *,
@@ -221,6 +235,19 @@ def _head(thread: Thread, delivered: list[tuple[int, int]], finalize: tuple[int,
     head = f"WITH {', '.join(ctes)} " if ctes else ""
     return f"{head}SELECT {check} AS live, {counts}", params
 
+
+_STEPS_OF = """WITH k AS (
+    SELECT * FROM unnest(%(run_ids)s::text[], %(dims)s::text[], %(froms)s::int[],
+                         %(ns)s::int[]) AS k(run_id, dim, from_idx, n)),
+w AS (SELECT * FROM unnest(%(wn)s::int[], %(widx)s::int[]) AS w(n, idx))
+SELECT k.n, s.idx, s.kind, s.name, s.status, s.result, s.error, s.seq
+  FROM k JOIN {s}.steps s ON s.run_id = k.run_id AND s.dim = k.dim AND s.idx >= k.from_idx
+UNION ALL
+SELECT k.n, s.idx, s.kind, s.name, s.status, s.result, s.error, s.seq
+  FROM w JOIN k ON k.n = w.n
+  JOIN {s}.steps s ON s.run_id = k.run_id AND s.dim = k.dim AND s.idx = w.idx
+ WHERE s.status <> 'pending' AND s.idx < k.from_idx
+ ORDER BY 1, 2"""
 
 _ENSURE_LIVE = """{s}.ensure(coalesce((
     SELECT status = 'running' OR (status = 'completed' AND signal_in IS TRUE AND %(dim)s <> '')
