@@ -14,6 +14,7 @@ from memflow.connection import Connection
 from memflow.engine.activities import run_activity, timer_outcome
 from memflow.engine.cache import ThreadCache
 from memflow.engine.consumer import Consumer
+from memflow.engine.results import ResultBatcher
 from memflow.engine.runner import PassRunner
 from memflow.store import NamespaceStore, Task
 from memflow.workflow.main import make_main
@@ -143,12 +144,13 @@ class ActivityWorker:
                                  concurrency=int(options["concurrency"]),
                                  lease=float(options["lease_seconds"]),
                                  poll=float(options["poll_seconds"]))
+        self.results = ResultBatcher(ns, self.consumer.owner, self.consumer.lease)
         self._stopped = asyncio.Event()
 
     async def _handle(self, task: Task) -> None:
         outcome = await run_activity(self.ns, task, self.consumer.owner)
         if outcome is not None:
-            await self.ns.complete_step(task, *outcome)
+            await self.results.record(task, *outcome, hold=False)
 
     async def run(self) -> None:
         """Block until stopped."""

@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
+
+def live_threads(t: str) -> str:
+    """The FROM/WHERE tail that joins the threads of relation ``t(run_id, dim)`` which may
+    still run to their workflow (``w``) and hook (``th``) rows: the run is live, or the thread
+    is a hook of a completed run that keeps its hook channel open (``signal_in`` true)."""
+    return f"""JOIN {{s}}.workflows w ON w.run_id = {t}.run_id
+       AND (w.status = 'running'
+            OR ({t}.dim <> '' AND w.status = 'completed' AND w.signal_in IS TRUE))
+      LEFT JOIN {{s}}.threads th ON th.run_id = {t}.run_id AND th.dim = {t}.dim
+     WHERE {t}.dim = '' OR th.status = 'running'"""
+
+
 # Wakes the threads listed in a CTE named ``woken(run_id, dim)``: upserts their pass task
 # (bumping ``wake`` when one exists, so a pass in progress runs again) and yields the queue
 # of each, for NOTIFY. Threads of workflows that are no longer running are left alone.
-WAKE = """
+WAKE = f"""
 wk AS (
-    INSERT INTO {s}.tasks (queue, kind, run_id, dim)
+    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim)
     SELECT DISTINCT coalesce(th.task_queue, w.task_queue), 'w', woken.run_id, woken.dim
       FROM woken
-      JOIN {s}.workflows w ON w.run_id = woken.run_id
-       AND (w.status = 'running'
-            OR (woken.dim <> '' AND w.status = 'completed' AND w.signal_in IS TRUE))
-      LEFT JOIN {s}.threads th ON th.run_id = woken.run_id AND th.dim = woken.dim
-     WHERE woken.dim = '' OR th.status = 'running'
-    ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE SET wake = {s}.tasks.wake + 1
+      {live_threads("woken")}
+    ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE SET wake = {{s}}.tasks.wake + 1
     RETURNING queue
 )"""
-
-# The same for one woken thread that this worker will run itself: a new pass task is created
-# already leased to %(owner)s (no NOTIFY needed); an existing one is only bumped.
-WAKE_HOLDING = WAKE.replace(
-    "INSERT INTO {s}.tasks (queue, kind, run_id, dim)",
-    "INSERT INTO {s}.tasks (queue, kind, run_id, dim, lease_owner, attempts, visible_at)",
-).replace(
-    "'w', woken.run_id, woken.dim",
-    "'w', woken.run_id, woken.dim, %(owner)s::text, 1,\n"
-    "           now() + %(lease)s::float8 * interval '1 second'",
-).replace("RETURNING queue", "RETURNING id, queue, wake, (xmax = 0) AS inserted")
 
 NOTIFY_WOKEN = ("SELECT pg_notify(%(channel)s, 'q:' || queue) "
                 "FROM (SELECT DISTINCT queue FROM wk) woken_queues")

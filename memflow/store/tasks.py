@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from memflow.store.fragments import WAKE, WAKE_HOLDING
+from memflow.store.fragments import live_threads
 
 
 @dataclass
@@ -78,39 +78,12 @@ SELECT pg_notify(%(channel)s, 'q:' || queue) FROM r""")
         """Remove a task that has nothing left to do."""
         await self.store.fetch(self.q("DELETE FROM {s}.tasks WHERE id = %(id)s"), {"id": task_id})
 
-    async def complete_step(self, task: Task, status: str, result_json: str | None,
-                            error_json: str | None, *,
-                            hold: tuple[str, float] | None = None) -> Task | None:
-        """Record the result of an activity or timer step, drop its task, wake its thread.
-
-        With ``hold=(owner, lease)``, a new pass task for the woken thread is created leased to
-        that worker and returned (the caller runs the pass itself); otherwise, or when the
-        thread already had a pending pass, it is announced by NOTIFY and None is returned.
-        """
-        wake = WAKE_HOLDING if hold else WAKE
-        sql = self.q(f"""WITH woken AS (
-    UPDATE {{s}}.steps SET status = %(status)s, result = %(result)s, error = %(error)s,
-           completed_at = now()
-     WHERE run_id = %(run_id)s AND dim = %(dim)s AND idx = %(idx)s AND status = 'pending'
-    RETURNING run_id, dim),
-gone AS (DELETE FROM {{s}}.tasks WHERE id = %(task_id)s),
-{wake.strip()}
-SELECT wk.*, CASE WHEN %(owner)s::text IS NULL OR NOT {'wk.inserted' if hold else 'true'}
-             THEN pg_notify(%(channel)s, 'q:' || wk.queue) END AS notified
-  FROM wk""")
-        rows = await self.store.fetch(sql, {
-            "status": status, "result": result_json, "error": error_json, "run_id": task.run_id,
-            "dim": task.dim, "idx": task.idx, "task_id": task.id, "channel": self.namespace,
-            "owner": hold[0] if hold else None, "lease": hold[1] if hold else None})
-        if hold and rows and rows[0]["inserted"]:
-            row = rows[0]
-            return Task(id=int(row["id"]), queue=row["queue"], kind="w", run_id=task.run_id,
-                        dim=task.dim, idx=None, payload=None, attempts=1, wake=int(row["wake"]))
-        return None
-
     async def complete_steps(self, items: list[tuple[Task, str, str | None, str | None, bool]],
                              owner: str, lease: float) -> list[dict[str, Any]]:
-        """Record several step results in one statement (see ``complete_step``).
+        """Record step results in one statement: settle each step (if still pending), drop its
+        task and wake its thread. A woken thread without a pending pass gets a new pass task,
+        leased to ``owner`` when its item has ``hold`` (the caller then runs that pass itself,
+        no NOTIFY); other wake-ups are announced by NOTIFY.
 
         ``items`` are (task, status, result, error, hold). Returns one row per woken thread:
         ``run_id``, ``dim``, the pass task's ``id`` and ``wake``, ``held`` (created leased to
@@ -134,33 +107,29 @@ SELECT wk.*, CASE WHEN %(owner)s::text IS NULL OR NOT {'wk.inserted' if hold els
 
 
 
-_COMPLETE_STEPS = """WITH i AS (
+_COMPLETE_STEPS = f"""WITH i AS (
     SELECT * FROM unnest(%(run_ids)s::text[], %(dims)s::text[], %(idxs)s::int[],
                          %(statuses)s::text[], %(results)s::text[], %(errors)s::text[],
                          %(task_ids)s::bigint[], %(holds)s::boolean[])
            AS i(run_id, dim, idx, status, result, error, task_id, hold)),
 woken AS (
-    UPDATE {s}.steps s SET status = i.status, result = i.result::jsonb, error = i.error::jsonb,
+    UPDATE {{s}}.steps s SET status = i.status, result = i.result::jsonb, error = i.error::jsonb,
            completed_at = now()
       FROM i
      WHERE s.run_id = i.run_id AND s.dim = i.dim AND s.idx = i.idx AND s.status = 'pending'
     RETURNING s.run_id, s.dim, s.idx, i.hold),
-gone AS (DELETE FROM {s}.tasks WHERE id = ANY(%(task_ids)s::bigint[])),
+gone AS (DELETE FROM {{s}}.tasks WHERE id = ANY(%(task_ids)s::bigint[])),
 threads_woken AS (
     SELECT run_id, dim, bool_and(hold) AS hold, array_agg(idx ORDER BY idx) AS idxs
       FROM woken GROUP BY run_id, dim),
 wk AS (
-    INSERT INTO {s}.tasks (queue, kind, run_id, dim, lease_owner, attempts, visible_at)
+    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, lease_owner, attempts, visible_at)
     SELECT coalesce(th.task_queue, w.task_queue), 'w', v.run_id, v.dim,
            CASE WHEN v.hold THEN %(owner)s::text END, CASE WHEN v.hold THEN 1 ELSE 0 END,
            now() + CASE WHEN v.hold THEN %(lease)s::float8 ELSE 0 END * interval '1 second'
       FROM threads_woken v
-      JOIN {s}.workflows w ON w.run_id = v.run_id
-       AND (w.status = 'running'
-            OR (v.dim <> '' AND w.status = 'completed' AND w.signal_in IS TRUE))
-      LEFT JOIN {s}.threads th ON th.run_id = v.run_id AND th.dim = v.dim
-     WHERE v.dim = '' OR th.status = 'running'
-    ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE SET wake = {s}.tasks.wake + 1
+      {live_threads("v")}
+    ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE SET wake = {{s}}.tasks.wake + 1
     RETURNING id, run_id, dim, queue, wake, lease_owner, (xmax = 0) AS inserted)
 SELECT wk.id, wk.run_id, wk.dim, wk.queue, wk.wake,
        (wk.inserted AND wk.lease_owner IS NOT NULL) AS held,
