@@ -7,11 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from memflow import Client, Worker
+from memflow import Client, Worker, WorkflowHandle
 from tests.crash_worker import crashy
 from tests.support import eventually, sql
 
@@ -34,6 +35,25 @@ def kill(proc: subprocess.Popen[str]) -> None:
     proc.wait(10)
 
 
+async def crash_then_resume(dsn: str, ns: str, client: Client, steps: int,
+                            hanging: Callable[[], Awaitable[bool]], **env: str) -> WorkflowHandle:
+    """Start `crashy` on a worker that hangs where ``env`` says, SIGKILL it once ``hanging()``
+    holds, and let a second worker finish the workflow; returns its handle."""
+    first = await spawn_worker(dsn, ns, **env)
+    try:
+        h = await client.workflow.start(args=[steps], task_queue="crash", workflow_name="crashy")
+        await eventually(hanging, timeout=20)
+        kill(first)
+        second = await spawn_worker(dsn, ns)
+        try:
+            await h.result(timeout=30)
+        finally:
+            kill(second)
+    finally:
+        kill(first)
+    return h
+
+
 async def executions(namespace: str) -> dict[int, int]:
     rows = await sql(f'SELECT step, count(*) FROM "{namespace}".exec_log GROUP BY step')
     return {r[0]: r[1] for r in rows}
@@ -48,18 +68,9 @@ async def exec_log(namespace: str, client: Client) -> str:
 
 async def test_worker_killed_inside_an_activity(dsn: str, exec_log: str, client: Client) -> None:
     ns = exec_log
-    first = await spawn_worker(dsn, ns, HANG_ACTIVITY="2")
-    try:
-        h = await client.workflow.start(args=[5], task_queue="crash", workflow_name="crashy")
-        await eventually(lambda: _has_step(ns, 2), timeout=20)
-        kill(first)
-        second = await spawn_worker(dsn, ns)
-        try:
-            assert await h.result(timeout=30) == sum(i * 10 for i in range(5))
-        finally:
-            kill(second)
-    finally:
-        kill(first)
+    h = await crash_then_resume(dsn, ns, client, 5, lambda: _has_step(ns, 2),
+                                HANG_ACTIVITY="2")
+    assert await h.result() == sum(i * 10 for i in range(5))
     runs = await executions(ns)
     assert runs[0] == runs[1] == runs[3] == runs[4] == 1
     assert runs[2] == 2  # the attempt that died never committed: it ran again
@@ -69,18 +80,9 @@ async def test_worker_killed_inside_a_workflow_pass(dsn: str, exec_log: str, cli
                                                     tmp_path: Path) -> None:
     ns = exec_log
     marker = tmp_path / "marker"
-    first = await spawn_worker(dsn, ns, HANG_PASS="1", HANG_MARKER=str(marker))
-    try:
-        h = await client.workflow.start(args=[4], task_queue="crash", workflow_name="crashy")
-        await eventually(lambda: _exists(marker), timeout=20)
-        kill(first)
-        second = await spawn_worker(dsn, ns)
-        try:
-            assert await h.result(timeout=30) == sum(i * 10 for i in range(4))
-        finally:
-            kill(second)
-    finally:
-        kill(first)
+    h = await crash_then_resume(dsn, ns, client, 4, lambda: _exists(marker), HANG_PASS="1",
+                                HANG_MARKER=str(marker))
+    assert await h.result() == sum(i * 10 for i in range(4))
     assert await executions(ns) == {0: 1, 1: 1, 2: 1, 3: 1}
     timeline = (await h.export())["timeline"]
     assert [(s["index"], s["kind"]) for s in timeline] == [

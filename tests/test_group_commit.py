@@ -12,11 +12,17 @@ from memflow.store.batch import StatementGroup
 from tests.support import sql
 
 
-async def test_a_failing_statement_does_not_sink_its_group(dsn: str, namespace: str) -> None:
-    store = await Store.get(dsn)
-    ns = await NamespaceStore.open(store, namespace)
+@pytest.fixture
+async def ns(dsn: str, namespace: str) -> NamespaceStore:
+    """The test namespace's store, with a scratch table."""
+    store = await NamespaceStore.open(await Store.get(dsn), namespace)
     await sql(f'CREATE TABLE "{namespace}".scratch (v int)')
-    group = StatementGroup(store)
+    return store
+
+
+async def test_a_failing_statement_does_not_sink_its_group(ns: NamespaceStore,
+                                                           namespace: str) -> None:
+    group = StatementGroup(ns.store)
     insert = ns.q("INSERT INTO {s}.scratch (v) VALUES (%(v)s) RETURNING v")
     refuse = ns.q("SELECT {s}.ensure(false, 'refused')")
     results = await asyncio.gather(
@@ -27,11 +33,8 @@ async def test_a_failing_statement_does_not_sink_its_group(dsn: str, namespace: 
     assert sorted(await sql(f'SELECT v FROM "{namespace}".scratch')) == [(1,), (2,)]
 
 
-async def test_a_group_commits_together(dsn: str, namespace: str) -> None:
-    store = await Store.get(dsn)
-    ns = await NamespaceStore.open(store, namespace)
-    await sql(f'CREATE TABLE "{namespace}".scratch (v int)')
-    group = StatementGroup(store)
+async def test_a_group_commits_together(ns: NamespaceStore, namespace: str) -> None:
+    group = StatementGroup(ns.store)
     insert = ns.q("INSERT INTO {s}.scratch (v) VALUES (%(v)s) RETURNING txid_current() AS tx")
     rows = await asyncio.gather(*[group.run(insert, {"v": i}) for i in range(20)])
     assert len({r["tx"] for r in rows}) == 1  # one transaction for the whole tick

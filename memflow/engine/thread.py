@@ -63,7 +63,6 @@ class ThreadRun:
     undelivered: list[tuple[int, int]] = field(default_factory=list)
     task: asyncio.Task[Any] | None = None
     closing: bool = False
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         seqs = [s["seq"] for s in self.history.values() if s.get("seq") is not None]

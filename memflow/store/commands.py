@@ -19,7 +19,6 @@ class Command:
     idx: int
     kind: str
     name: str | None = None
-    input: Any = None
     options: dict[str, Any] = field(default_factory=dict)
 
     @property

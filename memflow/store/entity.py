@@ -188,7 +188,6 @@ def merge_calc(depth: int) -> str:
     return ",\n".join(ctes)
 
 
-ENTITY_OPS = frozenset([*_CALC, "merge"])
 _SQL = {op: recorded_update("entity", calc) for op, calc in _CALC.items()}
 _MERGE_SQL: dict[int, str] = {}
 
@@ -233,7 +232,6 @@ _CONDITIONS = {
     "$in": "(w.entity #> %({p})s::text[]) IN (SELECT jsonb_array_elements(%({v})s::jsonb))",
     "$like": "(w.entity #>> %({p})s::text[]) LIKE %({v})s::text",
 }
-CONDITION_OPS = frozenset(_CONDITIONS)
 
 _FOUND = "SELECT w.workflow_id, w.entity AS context, w.status FROM {s}.workflows w"
 

@@ -78,7 +78,6 @@ _CALC: dict[str, str] = {
                    "abs({x}) < 1e100000 AND scale({x}) + scale(%(by)s::numeric) <= 16000"),
 }
 
-SEARCH_OPS = frozenset(_CALC)
 _SQL = {op: recorded_update("search", calc) for op, calc in _CALC.items()}
 
 
