@@ -74,6 +74,7 @@ class Worker:
                                  owner=self.consumer.owner, lease=self.consumer.lease,
                                  local_queues=frozenset({f"{task_queue}-activity"}),
                                  spawn=self.consumer.spawn)
+        self.runner.leases = self.consumer.leases
         self._stopped = asyncio.Event()
 
     @classmethod

@@ -61,7 +61,7 @@ async def _failed(ns: NamespaceStore, task: Task, owner: str, name: str, policy:
         delay = policy.delay(task.attempts)
         log.info("activity %s failed (attempt %d of %d), retrying in %.2fs: %s",
                  name, task.attempts, policy.maximum_attempts, delay, exc)
-        await ns.release(task.id, owner, delay)
+        await ns.release(task, owner, delay)
         return None
     if not final:
         fatal = MemFlowFatalError(str(exc))

@@ -32,6 +32,7 @@ class Consumer:
         self.batch = batch
         self.owner = f"{uuid.uuid4().hex[:12]}"
         self.inflight: dict[int, asyncio.Task[None]] = {}
+        self.leases: set[int] = set()  # tasks held outside ``inflight`` (held passes)
         self._wake = asyncio.Event()
         self._stopping = False
         self._main: asyncio.Task[None] | None = None
@@ -117,7 +118,7 @@ class Consumer:
         except Exception as exc:
             log.exception("task %s (%s on %s) failed: %s", task.id, task.kind, task.queue, exc)
             with contextlib.suppress(Exception):
-                await self.ns.release(task.id, self.owner, min(1.0 * task.attempts, 30.0))
+                await self.ns.release(task, self.owner, min(1.0 * task.attempts, 30.0))
         finally:
             self.inflight.pop(task.id, None)
             self._wake.set()
@@ -125,7 +126,7 @@ class Consumer:
     async def _keep_leases(self) -> None:
         while True:
             await asyncio.sleep(self.lease / 3)
-            ids = list(self.inflight)
+            ids = sorted(set(self.inflight) | self.leases)
             if ids:
                 try:
                     await self.ns.extend(ids, self.owner, self.lease)

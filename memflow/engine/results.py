@@ -9,7 +9,9 @@ from typing import Any
 from memflow import payload
 from memflow.store import NamespaceStore, Task
 
-Held = tuple[Task, list[dict[str, Any]]]
+# A pass task created leased to this worker: the task, the step rows to deliver, and the
+# thread's version when the results were recorded.
+Held = tuple[Task, list[dict[str, Any]], int]
 
 
 class ResultBatcher:
@@ -28,7 +30,9 @@ class ResultBatcher:
         """Commit a step result (durably, before this returns) and wake its thread.
 
         With ``hold``, when the thread had no pending pass, the new pass task is created leased
-        to this worker and returned with the step rows it must deliver (to one caller only)."""
+        to this worker and returned with the step rows it must deliver and the thread's
+        version (to one caller only). A result whose task this worker no longer holds is
+        ignored by the database (returns None)."""
         fut: asyncio.Future[Held | None] = asyncio.get_running_loop().create_future()
         self._batch.append((task, status, result_json, error_json, hold, fut))
         if len(self._batch) == 1:
@@ -66,6 +70,6 @@ class ResultBatcher:
                                   "error": payload.loads(item[3])})
                 held = (Task(id=int(row["id"]), queue=row["queue"], kind="w",
                              run_id=task.run_id, dim=task.dim, idx=None, payload=None,
-                             attempts=1, wake=int(row["wake"])), known)
+                             attempts=1, wake=int(row["wake"])), known, int(row["version"]))
             if not fut.done():
                 fut.set_result(held)

@@ -21,11 +21,12 @@ from memflow.errors import (
 )
 from memflow.retry import RetryPolicy
 from memflow.store import NamespaceStore, Task, Thread
-from memflow.store.passes import thread_open
+from memflow.store.passes import Lease, PassOutcome, thread_open
 
 log = logging.getLogger("memflow.worker")
 
 WORKFLOW_RETRY_DEFAULT = RetryPolicy(maximum_attempts=1)
+STALE_RETRIES = 5  # replays of a pass refused as stale before its task is given back
 
 # Builds the coroutine that runs a thread's function (interceptors wrap it); set by the
 # workflow package so the engine does not import user-facing modules.
@@ -56,6 +57,7 @@ class PassRunner:
         self.local_queues = local_queues
         self.spawn = spawn
         self.results = ResultBatcher(ns, owner, lease)
+        self.leases: set[int] = set()  # held pass tasks, whose leases the consumer extends
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def _locked(self, key: tuple[str, str], work: Callable[[], Any]) -> Any:
@@ -76,68 +78,104 @@ class PassRunner:
         """Record a step result this worker produced (committed first, so it is never lost),
         and when the step's thread is blocked in this worker's cache, take its pass task in
         the same statement and resume the thread here at once (no NOTIFY, no claim, no
-        re-read of the history). Results produced in the same tick share one statement."""
+        re-read of the history) if it is still current. Results produced in the same tick
+        share one statement."""
         key = (task.run_id, task.dim)
         hold = key in self.cache and task.idx is not None
         held = await self.results.record(task, status, result_json, error_json, hold)
         if held is not None:
-            pass_task, known = held
-            await self._locked(key, lambda: self._run(pass_task, known))
+            pass_task, known, version = held
+            self.leases.add(pass_task.id)
+            try:
+                await self._locked(key, lambda: self._run(pass_task, known, version))
+            finally:
+                self.leases.discard(pass_task.id)
 
-    async def _run(self, task: Task, known: list[dict[str, Any]] | None = None) -> None:
+    async def _run(self, task: Task, known: list[dict[str, Any]] | None = None,
+                   version: int | None = None) -> None:
         thread = self.cache.take((task.run_id, task.dim)) if known else None
+        if thread is not None and thread.version != version:
+            thread.close()  # another worker advanced the run since this copy was cached
+            thread = None
         if thread is not None and known and all(r["idx"] in thread.pending for r in known):
-            thread.deliver(known)  # a fresh pass task: no other result arrived meanwhile
+            thread.deliver(known)  # current, and no other result arrived meanwhile
         else:
             if thread is not None:
                 self.cache.put(thread)
             thread = await self._resume(task)
         if thread is None:
-            await self.ns.delete_task(task.id)
+            await self.ns.delete_task(task, self.owner)
             return
         try:
-            await self._drive(thread, task.id, task.wake)
+            await self._drive(thread, task)
         except BaseException:
             thread.close()
             raise
 
-    async def _drive(self, thread: ThreadRun, task_id: int, wake: int) -> None:
-        """Run the thread until blocked and commit, until it has nothing left to do now."""
+    async def _drive(self, thread: ThreadRun, task: Task) -> None:
+        """Run the thread until blocked and commit, until it has nothing left to do now.
+
+        Every commit is fenced by the task's lease and the thread's version. A commit refused
+        as stale (another worker advanced the thread) drops this copy and replays the thread
+        from the database; one refused because the run ended or the lease was lost ends the
+        pass with no effect."""
+        lease = Lease(task.id, self.owner, task.attempts)
+        wake = task.wake
+        stale = 0
         while True:
             thread.run()
             if thread.done:
-                await self._finish(thread, task_id)
-                return
-            commands, delivered = thread.take_commands()
-            immediate = any(c.immediate for c in commands)
-            self._lease_local(commands)
-            outcome = await self.ns.commit_pass(thread.ref, commands, delivered,
-                                                finalize=None if immediate else (task_id, wake))
-            self._start_local(outcome.local)
-            if not outcome.alive:
-                thread.close()
-                return
-            if immediate:
-                rows = [_row(i, r) for i, r in sorted(outcome.results.items())]
-                missing = [c.idx for c in commands if c.immediate and c.idx not in outcome.results]
-                if missing:  # recorded by an earlier pass: read what it recorded
-                    rows += await self.ns.load_steps(thread.ref.run_id, thread.ref.dim, missing,
-                                                     1 << 30)
-                thread.deliver(rows)
-                continue
-            if outcome.wake is None:
-                self.cache.put(thread)
-                return
-            wake = outcome.wake
-            refreshed = await self._refresh(thread)
-            if refreshed is None:
-                thread.close()
-                rebuilt = await self._rebuild_run(thread.ref.run_id, thread.ref.dim)
-                if rebuilt is None:
+                outcome = await self._finish(thread, task, lease)
+                if outcome is None or outcome.refused != "stale":
+                    thread.close()
                     return
-                thread = rebuilt
             else:
-                thread = refreshed
+                commands, delivered = thread.take_commands()
+                immediate = any(c.immediate for c in commands)
+                self._lease_local(commands)
+                outcome = await self.ns.commit_pass(
+                    thread.ref, commands, delivered, lease=lease, version=thread.version,
+                    finalize=None if immediate else wake)
+                if outcome.refused is None:
+                    assert outcome.version is not None
+                    thread.version = outcome.version
+                    self._start_local(outcome.local)
+                    if immediate:
+                        await self._deliver_immediate(thread, commands, outcome)
+                        continue
+                    if outcome.wake is None:
+                        self.cache.put(thread)
+                        return
+                    wake = outcome.wake
+                    refreshed = await self._refresh(thread)
+                    if refreshed is not None:
+                        thread = refreshed
+                        continue
+                elif outcome.refused != "stale":
+                    log.debug("pass of %s/%r not applied: %s", thread.ref.run_id,
+                              thread.ref.dim, outcome.refused)
+                    thread.close()
+                    return
+            thread.close()
+            stale += 1
+            if stale > STALE_RETRIES:
+                await self.ns.release(task, self.owner, 1.0)
+                return
+            rebuilt = await self._rebuild_run(thread.ref.run_id, thread.ref.dim)
+            if rebuilt is None:
+                await self.ns.delete_task(task, self.owner)
+                return
+            thread = rebuilt
+
+    async def _deliver_immediate(self, thread: ThreadRun, commands: list[Any],
+                                 outcome: PassOutcome) -> None:
+        rows = [_row(i, r) for i, r in sorted(outcome.results.items())]
+        missing = [c.idx for c in commands if c.immediate and c.idx not in outcome.results]
+        if missing:  # recorded by an earlier pass: read what it recorded
+            _, found = await self.ns.load_steps(thread.ref.run_id, thread.ref.dim, missing,
+                                                1 << 30)
+            rows += found
+        thread.deliver(rows)
 
     def _lease_local(self, commands: list[Any]) -> None:
         if not self.spawn:
@@ -168,10 +206,12 @@ class PassRunner:
         return await self._rebuild_run(task.run_id, task.dim)
 
     async def _refresh(self, thread: ThreadRun) -> ThreadRun | None:
-        """Bring a blocked thread up to date with the database, or None if it is stale."""
-        rows = await self.ns.load_steps(thread.ref.run_id, thread.ref.dim,
-                                        list(thread.pending), thread.counter)
-        if any(r["idx"] >= thread.counter or r.get("seq") is not None for r in rows):
+        """Bring a blocked thread up to date with the database, or None if it is stale: any
+        pass committed by another worker since this copy's last commit bumped the version."""
+        version, rows = await self.ns.load_steps(thread.ref.run_id, thread.ref.dim,
+                                                 list(thread.pending), thread.counter)
+        if version != thread.version or any(
+                r["idx"] >= thread.counter or r.get("seq") is not None for r in rows):
             return None
         thread.deliver(rows)
         return thread
@@ -181,9 +221,11 @@ class PassRunner:
         if meta is None or meta["status"] != "running" or not thread_open(
                 meta["run_status"], meta["signal_in"], dim):
             return None
-        return self._build(
+        thread = self._build(
             Thread(meta["workflow_id"], meta["run_id"], meta["dim"], meta["task_queue"]),
             meta["name"], meta["args"], meta["config"], meta["attempt"], steps)
+        thread.version = int(meta["version"])
+        return thread
 
     def _build(self, ref: Thread, name: str, args: Any, config: Any, attempt: int,
                steps: list[dict[str, Any]]) -> ThreadRun:
@@ -198,7 +240,9 @@ class PassRunner:
         thread.start(self.make_main(thread, fn))
         return thread
 
-    async def _finish(self, thread: ThreadRun, task_id: int) -> None:
+    async def _finish(self, thread: ThreadRun, task: Task, lease: Lease) -> PassOutcome | None:
+        """Commit the end of a thread whose function returned or raised (or schedule the
+        workflow's retry); returns the commit's outcome, None when nothing was committed."""
         commands, delivered = thread.take_commands()
         assert thread.task is not None
         exc = thread.task.exception() if not thread.task.cancelled() else WorkflowInterruption()
@@ -210,9 +254,8 @@ class PassRunner:
             except (TypeError, ValueError) as err:
                 finish = ("failed", None, _error_json(MemFlowFatalError(str(err))))
         elif isinstance(exc, WorkflowInterruption | asyncio.CancelledError):
-            await self.ns.delete_task(task_id)
-            thread.close()
-            return
+            await self.ns.delete_task(task, self.owner)
+            return None
         elif isinstance(exc, NON_RETRYABLE):
             assert isinstance(exc, MemFlowError)
             finish = ("failed", None, _error_json(exc))
@@ -222,21 +265,24 @@ class PassRunner:
             policy = _workflow_policy(thread)
             if thread.ref.dim == "" and thread.attempt < policy.maximum_attempts:
                 if commands or delivered:
-                    await self.ns.commit_pass(thread.ref, commands, delivered)
+                    outcome = await self.ns.commit_pass(thread.ref, commands, delivered,
+                                                        lease=lease, version=thread.version)
+                    if outcome.refused is not None:
+                        return outcome
                 delay = policy.delay(thread.attempt)
                 log.info("workflow %s failed (attempt %d of %d), retrying in %.1fs: %s",
                          thread.ref.workflow_id, thread.attempt, policy.maximum_attempts,
                          delay, exc)
-                await self.ns.retry_workflow(thread.ref.run_id, task_id, delay)
-                thread.close()
-                return
+                await self.ns.retry_workflow(thread.ref.run_id, task, self.owner, delay)
+                return None
             maxed = MemFlowMaxedError(str(exc))
             maxed.stack = error_to_dict(exc)["stack"]
             finish = ("failed", None, _error_json(maxed))
         self._lease_local(commands)
-        outcome = await self.ns.commit_pass(thread.ref, commands, delivered, finish=finish)
+        outcome = await self.ns.commit_pass(thread.ref, commands, delivered, finish=finish,
+                                            lease=lease, version=thread.version)
         self._start_local(outcome.local)
-        thread.close()
+        return outcome
 
 
 def _workflow_policy(thread: ThreadRun) -> RetryPolicy:

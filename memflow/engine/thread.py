@@ -63,6 +63,7 @@ class ThreadRun:
     undelivered: list[tuple[int, int]] = field(default_factory=list)
     task: asyncio.Task[Any] | None = None
     closing: bool = False
+    version: int = 0  # the thread's committed passes, as the database counts them
 
     def __post_init__(self) -> None:
         seqs = [s["seq"] for s in self.history.values() if s.get("seq") is not None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -97,22 +98,32 @@ class Store:
 
     async def run(self, fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]],
                   *, retry_for: float = 3600.0) -> T:
-        """Run ``fn(conn)`` on a pooled connection, retrying through lost connections.
+        """Run ``fn(conn)`` on a pooled connection, retrying through lost connections (for
+        up to ``retry_for`` seconds) and through deadlocks and serialization failures (a few
+        times, whatever ``retry_for`` says: the transaction was rolled back whole).
 
         ``fn`` must be safe to run again: every write in the store is idempotent by key.
         """
         delay = 0.05
         waited = 0.0
         attempt = 0
+        conflicts = 0
         while True:
             try:
                 async with self.pool.connection() as conn:
                     try:
                         return await fn(conn)
-                    except RECONNECT_ERRORS:
-                        await conn.close()  # never hand a connection in doubt back to the pool
+                    except RECONNECT_ERRORS as exc:
+                        if getattr(exc, "sqlstate", None) not in _CONFLICTS:
+                            await conn.close()  # never hand a connection in doubt back
                         raise
             except RECONNECT_ERRORS as exc:
+                if getattr(exc, "sqlstate", None) in _CONFLICTS:
+                    conflicts += 1
+                    if self.closed or conflicts > 8:
+                        raise
+                    await asyncio.sleep(random.uniform(0.0, 0.01 * conflicts))
+                    continue
                 if self.closed or waited >= retry_for or not _transient(exc, attempt):
                     raise
                 attempt += 1
@@ -176,6 +187,7 @@ def _redact(dsn: str) -> str:
 
 
 _ADMIN_SHUTDOWN = {"57P01", "57P02", "57P03"}
+_CONFLICTS = {"40P01", "40001"}  # deadlock detected, serialization failure
 
 
 def _transient(exc: Exception, attempt: int) -> bool:

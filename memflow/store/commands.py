@@ -322,11 +322,11 @@ SELECT (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'e:' || topic)
 
 _FINISH_RUN_CTES = f"""fin AS (
     UPDATE {{s}}.workflows SET status = %(status)s, result = %(result)s, error = %(error)s,
-           completed_at = now(), updated_at = now(),
+           completed_at = now(), updated_at = now(), version = version + 1,
            expire_at = now() + expire_seconds * interval '1 second'
      WHERE run_id = %(run_id)s AND status = 'running'
     RETURNING workflow_id, parent_run_id, parent_dim, parent_idx, status, result, error,
-              signal_in),
+              signal_in, version),
 gone AS (DELETE FROM {{s}}.tasks t USING fin
            WHERE t.run_id = %(run_id)s AND (t.dim = '' OR fin.signal_in IS NOT TRUE
                                             OR fin.status <> 'completed')),
@@ -338,9 +338,9 @@ _FINISH_RUN_COLS = f"""(SELECT count(*) FROM fin) AS finished,
 
 _FINISH_HOOK_CTES = f"""fin AS (
     UPDATE {{s}}.threads SET status = %(status)s, result = %(result)s, error = %(error)s,
-           completed_at = now()
+           completed_at = now(), version = version + 1
      WHERE run_id = %(run_id)s AND dim = %(dim)s AND status = 'running'
-    RETURNING run_id, parent_run_id, parent_dim, parent_idx, status, result, error),
+    RETURNING run_id, parent_run_id, parent_dim, parent_idx, status, result, error, version),
 gone AS (DELETE FROM {{s}}.tasks WHERE run_id = %(run_id)s AND dim = %(dim)s
             AND EXISTS (SELECT 1 FROM fin)),
 woken AS (

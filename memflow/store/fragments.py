@@ -47,7 +47,7 @@ up AS (
         run_id = EXCLUDED.run_id, name = EXCLUDED.name, task_queue = EXCLUDED.task_queue,
         status = EXCLUDED.status, args = EXCLUDED.args, result = NULL, error = NULL,
         entity_type = EXCLUDED.entity_type, entity = '{}'::jsonb, search = EXCLUDED.search,
-        config = EXCLUDED.config, attempt = 1, signal_in = EXCLUDED.signal_in,
+        config = EXCLUDED.config, attempt = 1, version = 0, signal_in = EXCLUDED.signal_in,
         parent_id = EXCLUDED.parent_id, parent_run_id = EXCLUDED.parent_run_id,
         parent_dim = EXCLUDED.parent_dim, parent_idx = EXCLUDED.parent_idx,
         created_at = now(), updated_at = now(), completed_at = NULL,

@@ -42,15 +42,32 @@ def thread_open(run_status: str, signal_in: bool | None, dim: str) -> bool:
         dim != "" and run_status == "completed" and signal_in is True)
 
 
+@dataclass(frozen=True)
+class Lease:
+    """The fencing token of a claimed task: its id, the worker that holds it and the claim
+    number (the task's ``attempts`` when claimed). A commit under a lease that has lapsed or
+    was taken over is refused by the database."""
+
+    task_id: int
+    owner: str
+    token: int
+
+
+REFUSALS = {"MF001": "not live", "MF002": "lease lost", "MF003": "stale"}
+
+
 @dataclass
 class PassOutcome:
-    """What a committed pass learned: whether the run is live, immediate results, a new wake,
-    and the activity tasks it leased to this worker."""
+    """What a committed pass learned: whether it was applied (``refused`` says why not:
+    "not live", "lease lost" or "stale"), immediate results, a new wake, the activity tasks
+    it leased to this worker, and the thread's new version."""
 
     alive: bool
     results: dict[int, dict[str, Any]] = field(default_factory=dict)
     wake: int | None = None
     local: list[Task] = field(default_factory=list)
+    version: int | None = None
+    refused: str | None = None
 
 
 class PassQueries:
@@ -64,14 +81,18 @@ class PassQueries:
 
     async def load_thread(self, run_id: str, dim: str) -> tuple[dict[str, Any] | None,
                                                                 list[dict[str, Any]]]:
-        """The thread's function, arguments and state, and its whole step history."""
+        """The thread's function, arguments, state and version, and its whole step history.
+
+        The version is read before the steps (the pipeline keeps the order), so a commit in
+        between can only make it older than the steps, and the next commit is then refused
+        as stale: never the other way round."""
         if dim == "":
             meta_sql = """SELECT workflow_id, run_id, '' AS dim, name, task_queue, args, status,
-       config, attempt, status AS run_status, signal_in
+       config, attempt, status AS run_status, signal_in, version
   FROM {s}.workflows WHERE run_id = %(run_id)s"""
         else:
             meta_sql = """SELECT w.workflow_id, t.run_id, t.dim, t.name, t.task_queue, t.args,
-       t.status, w.config, 1 AS attempt, w.status AS run_status, w.signal_in
+       t.status, w.config, 1 AS attempt, w.status AS run_status, w.signal_in, t.version
   FROM {s}.threads t JOIN {s}.workflows w ON w.run_id = t.run_id
  WHERE t.run_id = %(run_id)s AND t.dim = %(dim)s"""
         steps_sql = """SELECT idx, kind, name, status, result, error, seq FROM {s}.steps
@@ -91,40 +112,47 @@ class PassQueries:
         return meta, list(steps)
 
     async def load_steps(self, run_id: str, dim: str, idxs: list[int],
-                         from_idx: int) -> list[dict[str, Any]]:
-        """Steps among ``idxs`` that are settled, and every step at or after ``from_idx``.
-        The reads of one event-loop tick (many threads resuming) share one statement."""
+                         from_idx: int) -> tuple[int | None, list[dict[str, Any]]]:
+        """The thread's version (None when it is gone), with its steps among ``idxs`` that are
+        settled and every step at or after ``from_idx``, read in one snapshot. The reads of
+        one event-loop tick (many threads resuming) share one statement."""
         batcher = self.__dict__.get("_step_reads")
         if batcher is None:
             batcher = self.__dict__["_step_reads"] = TickBatcher(self._steps_of)
-        rows: list[dict[str, Any]] | None = await batcher.get(
+        found: tuple[int | None, list[dict[str, Any]]] | None = await batcher.get(
             (run_id, dim, tuple(idxs), from_idx))
-        return rows or []
+        return found or (None, [])
 
     async def _steps_of(self, keys: list[tuple[str, str, tuple[int, ...], int]]
-                        ) -> dict[Any, list[dict[str, Any]]]:
+                        ) -> dict[Any, tuple[int | None, list[dict[str, Any]]]]:
         wanted = [(n, idx) for n, key in enumerate(keys) for idx in key[2]]
         rows = await self.store.fetch(self.q(_STEPS_OF), {
             "run_ids": [k[0] for k in keys], "dims": [k[1] for k in keys],
             "froms": [k[3] for k in keys], "ns": list(range(len(keys))),
             "wn": [w[0] for w in wanted], "widx": [w[1] for w in wanted]})
-        found: dict[Any, list[dict[str, Any]]] = {}
+        found: dict[Any, tuple[int | None, list[dict[str, Any]]]] = {}
         for row in rows:
-            found.setdefault(keys[row.pop("n")], []).append(row)
+            key = keys[row.pop("n")]
+            version = row.pop("version")
+            if row["idx"] is None:
+                found[key] = (version, [])
+            else:
+                found[key][1].append(row)
         return found
 
     async def commit_pass(self, thread: Thread, commands: list[Command],
-                          delivered: list[tuple[int, int]], *,
-                          finalize: tuple[int, int] | None = None,
+                          delivered: list[tuple[int, int]], *, lease: Lease, version: int,
+                          finalize: int | None = None,
                           finish: tuple[str, str | None, str | None] | None = None
                           ) -> PassOutcome:
         """Commit what a pass decided, in one transaction sent in one round trip.
 
         ``commands`` are its new durable calls; ``delivered`` the (idx, delivery number) of
-        the results it consumed. ``finalize=(task_id, wake)`` drops the pass task unless the
-        thread was woken meanwhile (then ``wake`` is the new count).
-        ``finish=(status, result, error)`` ends the thread. The transaction aborts, and
-        nothing is written, when the run has ended meanwhile (``alive=False``).
+        the results it consumed. ``finalize=wake`` drops the pass task unless the thread was
+        woken meanwhile (then ``wake`` is the new count). ``finish=(status, result, error)``
+        ends the thread. The commit is fenced: it applies only while the run is live, the
+        ``lease`` is still held and the thread is at ``version``; otherwise nothing is written
+        and ``refused`` says why.
         """
         st: list[tuple[Any, Statement]] = []
         fused = None
@@ -133,14 +161,13 @@ class PassQueries:
             fused = commands[0]  # the common pass: one activity, fused into the head
             commands = []
             parts = cmd.activity_parts(thread, fused, self.namespace)
-        elif finish is not None and not commands:  # the last pass: fused likewise
+        finishing = False
+        if finish is not None and not commands:  # the last pass: fused likewise
             parts = cmd.finish_parts(thread.run_id, thread.dim, finish[0], finish[1],
                                      finish[2], self.namespace)
-            finish = None
-        head = _head(thread, delivered, finalize,
-                     live=bool(commands or finish or parts), fused=parts)
-        if head is not None:
-            st.append((("head", fused), head))
+            finish, finishing = None, True
+        st.append((("head", fused),
+                   _head(thread, lease, version, delivered, finalize, parts, finishing)))
         for c in commands:
             builder = _BUILDERS.get(c.kind)
             if builder is None:
@@ -168,8 +195,6 @@ class PassQueries:
             return [(key, await cur.fetchone() if cur.description else None)
                     for key, cur in cursors]
 
-        if not st:
-            return PassOutcome(alive=True)
         try:
             if len(st) == 1:  # a single statement joins the group commit of this tick
                 key, (sql, params) = st[0]
@@ -177,16 +202,19 @@ class PassQueries:
             else:
                 rows = await self.store.run(go, retry_for=0)
         except psycopg.Error as exc:
-            if exc.sqlstate != "MF001":
+            refused = REFUSALS.get(exc.sqlstate or "")
+            if refused is None:
                 raise
-            return PassOutcome(alive=False)
+            return PassOutcome(alive=False, refused=refused)
         outcome = PassOutcome(alive=True)
         for key, row in rows:
             if key is None or row is None:
                 continue
             if isinstance(key, tuple):  # ("head", fused activity or None) / ("local", command)
-                if key[0] == "head" and row["deleted"] == 0 and row["wake"] is not None:
-                    outcome.wake = int(row["wake"])
+                if key[0] == "head":
+                    outcome.version = row["version"]
+                    if row["deleted"] == 0 and row["wake"] is not None:
+                        outcome.wake = int(row["wake"])
                 c = key[1]
                 if c is not None and row.get("lease_owner"):
                     outcome.local.append(Task(
@@ -204,51 +232,84 @@ class PassQueries:
         return group
 
 
-def _head(thread: Thread, delivered: list[tuple[int, int]], finalize: tuple[int, int] | None,
-          live: bool, fused: tuple[str, str, dict[str, Any]] | None = None
-          ) -> Statement | None:
-    """One statement for the bookkeeping of a pass: lock the run and check it is live, mark
-    the deliveries it consumed, and drop its task unless it was woken meanwhile; ``fused``
-    (CTEs, columns, parameters) adds a command's own writes to the same statement."""
-    if not (live or delivered or finalize):
-        return None
+def _head(thread: Thread, lease: Lease, version: int, delivered: list[tuple[int, int]],
+          finalize: int | None, fused: tuple[str, str, dict[str, Any]] | None,
+          finishing: bool) -> Statement:
+    """One statement for the bookkeeping of a pass, fenced (see ``fence`` in the schema): hold
+    the pass task's row, bump the thread's version, mark the deliveries the pass consumed and
+    drop its task unless it was woken meanwhile; ``fused`` (CTEs, columns, parameters) adds a
+    command's own writes, or the thread's finish (``finishing``: its ``fin`` CTE bumps the
+    version), to the same statement."""
     ctes = []
-    params: dict[str, Any] = {"run_id": thread.run_id, "dim": thread.dim}
+    params: dict[str, Any] = {"run_id": thread.run_id, "dim": thread.dim,
+                              "lease_task": lease.task_id, "lease_owner": lease.owner,
+                              "lease_token": lease.token, "lease_version": version}
     if fused is not None:
         ctes.append(fused[0])
         params.update(fused[2])
+    ctes.append(_HELD)
     if delivered:
         ctes.append("""m AS (UPDATE {s}.steps s SET seq = v.seq
       FROM unnest(%(idxs)s::int[], %(seqs)s::int[]) AS v(idx, seq)
      WHERE s.run_id = %(run_id)s AND s.dim = %(dim)s AND s.idx = v.idx)""")
         params.update(idxs=[d[0] for d in delivered], seqs=[d[1] for d in delivered])
-    if finalize:
-        ctes.append("""d AS (DELETE FROM {s}.tasks WHERE id = %(task_id)s AND wake = %(wake)s
-                RETURNING id)""")
-        params.update(task_id=finalize[0], wake=finalize[1])
-    check = _ENSURE_LIVE if live else "true"
-    counts = ("(SELECT count(*) FROM d) AS deleted, "
-              "(SELECT wake FROM {s}.tasks WHERE id = %(task_id)s) AS wake"
-              if finalize else "NULL::int AS deleted, NULL::int AS wake")
+    if finalize is not None:
+        ctes.append("""d AS (DELETE FROM {s}.tasks WHERE id IN (SELECT id FROM h)
+                AND wake = %(lease_wake)s RETURNING id)""")
+        params.update(lease_wake=finalize)
+    if finishing:
+        versioned = "fin"
+        live = "EXISTS (SELECT 1 FROM fin)"
+        if thread.dim != "":
+            live = f"{_RUN_LIVE} AND {live}"
+    else:
+        versioned = "v"
+        if thread.dim == "":
+            ctes.append("""v AS (UPDATE {s}.workflows SET version = version + 1
+                WHERE run_id = %(run_id)s RETURNING version, status)""")
+            live = "coalesce((SELECT status = 'running' FROM v), false)"
+        else:
+            ctes.append("""v AS (UPDATE {s}.threads SET version = version + 1
+                WHERE run_id = %(run_id)s AND dim = %(dim)s RETURNING version, status)""")
+            live = f"{_RUN_LIVE} AND coalesce((SELECT status = 'running' FROM v), false)"
+    fence = (f"{{s}}.fence({live}, EXISTS (SELECT 1 FROM h), "
+             f"coalesce((SELECT version FROM {versioned}) = %(lease_version)s + 1, false))")
+    counts = ("(SELECT count(*) FROM d) AS deleted, (SELECT wake FROM h) AS wake"
+              if finalize is not None else "NULL::int AS deleted, NULL::int AS wake")
     if fused is not None:
         counts += ", " + fused[1]
-    head = f"WITH {', '.join(ctes)} " if ctes else ""
-    return f"{head}SELECT {check} AS live, {counts}", params
+    return (f"WITH {', '.join(ctes)} SELECT {fence} AS live, "
+            f"(SELECT version FROM {versioned}) AS version, {counts}", params)
+
+
+# The pass task, locked, while this worker still holds it under the same claim.
+_HELD = """h AS (SELECT id, wake FROM {s}.tasks
+       WHERE id = %(lease_task)s AND lease_owner = %(lease_owner)s
+         AND attempts = %(lease_token)s
+         AND visible_at > now() FOR UPDATE)"""
+
+# The run accepts this hook thread: it is live, or completed with its hook channel open.
+_RUN_LIVE = """coalesce((
+    SELECT status = 'running' OR (status = 'completed' AND signal_in IS TRUE)
+      FROM {s}.workflows WHERE run_id = %(run_id)s FOR NO KEY UPDATE), false)"""
 
 
 _STEPS_OF = """WITH k AS (
     SELECT * FROM unnest(%(run_ids)s::text[], %(dims)s::text[], %(froms)s::int[],
                          %(ns)s::int[]) AS k(run_id, dim, from_idx, n)),
 w AS (SELECT * FROM unnest(%(wn)s::int[], %(widx)s::int[]) AS w(n, idx))
-SELECT k.n, s.idx, s.kind, s.name, s.status, s.result, s.error, s.seq
+SELECT k.n, NULL::int AS idx, NULL::text AS kind, NULL::text AS name, NULL::text AS status,
+       NULL::jsonb AS result, NULL::jsonb AS error, NULL::int AS seq,
+       CASE WHEN k.dim = '' THEN (SELECT version FROM {s}.workflows v WHERE v.run_id = k.run_id)
+            ELSE (SELECT version FROM {s}.threads v
+                   WHERE v.run_id = k.run_id AND v.dim = k.dim) END AS version
+  FROM k
+UNION ALL
+SELECT k.n, s.idx, s.kind, s.name, s.status, s.result, s.error, s.seq, NULL::int
   FROM k JOIN {s}.steps s ON s.run_id = k.run_id AND s.dim = k.dim AND s.idx >= k.from_idx
 UNION ALL
-SELECT k.n, s.idx, s.kind, s.name, s.status, s.result, s.error, s.seq
+SELECT k.n, s.idx, s.kind, s.name, s.status, s.result, s.error, s.seq, NULL::int
   FROM w JOIN k ON k.n = w.n
   JOIN {s}.steps s ON s.run_id = k.run_id AND s.dim = k.dim AND s.idx = w.idx
  WHERE s.status <> 'pending' AND s.idx < k.from_idx
- ORDER BY 1, 2"""
-
-_ENSURE_LIVE = """{s}.ensure(coalesce((
-    SELECT status = 'running' OR (status = 'completed' AND signal_in IS TRUE AND %(dim)s <> '')
-      FROM {s}.workflows WHERE run_id = %(run_id)s FOR NO KEY UPDATE), false), 'not live')"""
+ ORDER BY 1, 2 NULLS FIRST"""

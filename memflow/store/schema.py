@@ -124,6 +124,31 @@ $$;
     (3, """
 CREATE INDEX workflows_search ON {s}.workflows USING gin (search jsonb_path_ops);
 """),
+    (4, """
+-- Each thread's version counts its committed passes: a pass commits only on the version it
+-- started from (a cached copy that another worker advanced is refused, never applied).
+ALTER TABLE {s}.workflows ADD COLUMN version int NOT NULL DEFAULT 0;
+ALTER TABLE {s}.threads ADD COLUMN version int NOT NULL DEFAULT 0;
+
+-- The fence of every pass commit: the run is live, the committer still holds its task's lease
+-- (owner and claim number), and the thread is at the version the pass started from. Each
+-- refusal aborts the whole transaction with its own SQLSTATE.
+CREATE FUNCTION {s}.fence(live boolean, held boolean, current boolean) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF live IS NOT TRUE THEN
+        RAISE EXCEPTION USING ERRCODE = 'MF001', MESSAGE = 'not live';
+    END IF;
+    IF held IS NOT TRUE THEN
+        RAISE EXCEPTION USING ERRCODE = 'MF002', MESSAGE = 'lease lost';
+    END IF;
+    IF current IS NOT TRUE THEN
+        RAISE EXCEPTION USING ERRCODE = 'MF003', MESSAGE = 'stale thread';
+    END IF;
+    RETURN true;
+END
+$$;
+"""),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -55,28 +55,34 @@ RETURNING t.id, t.queue, t.kind, t.run_id, t.dim, t.idx, t.payload, t.attempts, 
         return None if due is None else max(0.0, float(due))
 
     async def extend(self, ids: list[int], owner: str, lease: float) -> set[int]:
-        """Extend the leases this owner still holds; returns the ids it still holds."""
+        """Extend the leases this owner still holds; returns the ids extended. Rows another
+        statement has locked right now are skipped this round (never waited on)."""
         sql = self.q("""UPDATE {s}.tasks
    SET visible_at = now() + %(lease)s::float8 * interval '1 second'
- WHERE id = ANY(%(ids)s) AND lease_owner = %(owner)s RETURNING id""")
+ WHERE id IN (SELECT id FROM {s}.tasks WHERE id = ANY(%(ids)s) AND lease_owner = %(owner)s
+              ORDER BY id FOR UPDATE SKIP LOCKED) RETURNING id""")
         rows = await self.store.fetch(sql, {"ids": ids, "owner": owner, "lease": lease})
         return {r["id"] for r in rows}
 
-    async def release(self, task_id: int, owner: str, delay: float,
+    async def release(self, task: Task, owner: str, delay: float,
                       payload_json: str | None = None) -> None:
-        """Give a task back to the queue, visible again after ``delay`` seconds."""
+        """Give a task back to the queue, visible again after ``delay`` seconds (only while
+        this owner still holds it under the same claim)."""
         sql = self.q("""WITH r AS (
   UPDATE {s}.tasks SET lease_owner = NULL,
          visible_at = now() + %(delay)s::float8 * interval '1 second',
          payload = coalesce(%(payload)s::jsonb, payload)
-   WHERE id = %(id)s AND lease_owner = %(owner)s RETURNING queue)
+   WHERE id = %(id)s AND lease_owner = %(owner)s AND attempts = %(token)s RETURNING queue)
 SELECT pg_notify(%(channel)s, 'q:' || queue) FROM r""")
-        await self.store.fetch(sql, {"id": task_id, "owner": owner, "delay": delay,
-                                     "payload": payload_json, "channel": self.namespace})
+        await self.store.fetch(sql, {"id": task.id, "owner": owner, "delay": delay,
+                                     "token": task.attempts, "payload": payload_json,
+                                     "channel": self.namespace})
 
-    async def delete_task(self, task_id: int) -> None:
-        """Remove a task that has nothing left to do."""
-        await self.store.fetch(self.q("DELETE FROM {s}.tasks WHERE id = %(id)s"), {"id": task_id})
+    async def delete_task(self, task: Task, owner: str) -> None:
+        """Remove a task that has nothing left to do (only while this owner holds it)."""
+        await self.store.fetch(self.q(
+            "DELETE FROM {s}.tasks WHERE id = %(id)s AND lease_owner = %(owner)s "
+            "AND attempts = %(token)s"), {"id": task.id, "owner": owner, "token": task.attempts})
 
     async def complete_steps(self, items: list[tuple[Task, str, str | None, str | None, bool]],
                              owner: str, lease: float) -> list[dict[str, Any]]:
@@ -85,17 +91,21 @@ SELECT pg_notify(%(channel)s, 'q:' || queue) FROM r""")
         leased to ``owner`` when its item has ``hold`` (the caller then runs that pass itself,
         no NOTIFY); other wake-ups are announced by NOTIFY.
 
-        ``items`` are (task, status, result, error, hold). Returns one row per woken thread:
-        ``run_id``, ``dim``, the pass task's ``id`` and ``wake``, ``held`` (created leased to
-        ``owner``, for the caller to run) and ``idxs``, the steps this statement settled.
+        Fenced: an item counts only while ``owner`` still holds its task under the same claim
+        and the lease has not lapsed; any other item is ignored (another worker owns that
+        step now). ``items`` are (task, status, result, error, hold). Returns one row per
+        woken thread: ``run_id``, ``dim``, the pass task's ``id`` and ``wake``, ``held``
+        (created leased to ``owner``, for the caller to run), ``idxs``, the steps this
+        statement settled, and the thread's ``version`` when held.
         """
         sql = self.q(_COMPLETE_STEPS)
         rows = await self.store.fetch(sql, {
             "run_ids": [t.run_id for t, *_ in items], "dims": [t.dim for t, *_ in items],
             "idxs": [t.idx for t, *_ in items], "statuses": [i[1] for i in items],
             "results": [i[2] for i in items], "errors": [i[3] for i in items],
-            "task_ids": [t.id for t, *_ in items], "holds": [i[4] for i in items],
-            "owner": owner, "lease": lease, "channel": self.namespace})
+            "task_ids": [t.id for t, *_ in items], "tokens": [t.attempts for t, *_ in items],
+            "holds": [i[4] for i in items], "owner": owner, "lease": lease,
+            "channel": self.namespace})
         return list(rows)
 
     async def queue_depths(self) -> list[dict[str, Any]]:
@@ -110,15 +120,19 @@ SELECT pg_notify(%(channel)s, 'q:' || queue) FROM r""")
 _COMPLETE_STEPS = f"""WITH i AS (
     SELECT * FROM unnest(%(run_ids)s::text[], %(dims)s::text[], %(idxs)s::int[],
                          %(statuses)s::text[], %(results)s::text[], %(errors)s::text[],
-                         %(task_ids)s::bigint[], %(holds)s::boolean[])
-           AS i(run_id, dim, idx, status, result, error, task_id, hold)),
+                         %(task_ids)s::bigint[], %(tokens)s::int[], %(holds)s::boolean[])
+           AS i(run_id, dim, idx, status, result, error, task_id, token, hold)),
+ok AS (
+    SELECT i.* FROM i JOIN {{s}}.tasks t ON t.id = i.task_id
+     WHERE t.lease_owner = %(owner)s AND t.attempts = i.token AND t.visible_at > now()
+     ORDER BY t.id FOR UPDATE OF t),
 woken AS (
-    UPDATE {{s}}.steps s SET status = i.status, result = i.result::jsonb, error = i.error::jsonb,
-           completed_at = now()
-      FROM i
-     WHERE s.run_id = i.run_id AND s.dim = i.dim AND s.idx = i.idx AND s.status = 'pending'
-    RETURNING s.run_id, s.dim, s.idx, i.hold),
-gone AS (DELETE FROM {{s}}.tasks WHERE id = ANY(%(task_ids)s::bigint[])),
+    UPDATE {{s}}.steps s SET status = ok.status, result = ok.result::jsonb,
+           error = ok.error::jsonb, completed_at = now()
+      FROM ok
+     WHERE s.run_id = ok.run_id AND s.dim = ok.dim AND s.idx = ok.idx AND s.status = 'pending'
+    RETURNING s.run_id, s.dim, s.idx, ok.hold),
+gone AS (DELETE FROM {{s}}.tasks WHERE id IN (SELECT task_id FROM ok)),
 threads_woken AS (
     SELECT run_id, dim, bool_and(hold) AS hold, array_agg(idx ORDER BY idx) AS idxs
       FROM woken GROUP BY run_id, dim),
@@ -129,12 +143,17 @@ wk AS (
            now() + CASE WHEN v.hold THEN %(lease)s::float8 ELSE 0 END * interval '1 second'
       FROM threads_woken v
       {live_threads("v")}
+     ORDER BY v.run_id, v.dim
     ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE SET wake = {{s}}.tasks.wake + 1
     RETURNING id, run_id, dim, queue, wake, lease_owner, (xmax = 0) AS inserted)
 SELECT wk.id, wk.run_id, wk.dim, wk.queue, wk.wake,
        (wk.inserted AND wk.lease_owner IS NOT NULL) AS held,
        (SELECT v.idxs FROM threads_woken v WHERE v.run_id = wk.run_id AND v.dim = wk.dim)
          AS idxs,
+       CASE WHEN wk.dim = '' THEN (SELECT version FROM {{s}}.workflows v
+                                    WHERE v.run_id = wk.run_id)
+            ELSE (SELECT version FROM {{s}}.threads v
+                   WHERE v.run_id = wk.run_id AND v.dim = wk.dim) END AS version,
        CASE WHEN NOT (wk.inserted AND wk.lease_owner IS NOT NULL)
             THEN pg_notify(%(channel)s, 'q:' || wk.queue) END AS notified
   FROM wk"""

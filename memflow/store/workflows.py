@@ -66,15 +66,21 @@ class WorkflowQueries:
         rows = await self.store.fetch(self.q(sql), params)
         return bool(rows and rows[0]["finished"])
 
-    async def retry_workflow(self, run_id: str, task_id: int, delay: float) -> None:
-        """Count a failed attempt of the workflow function and run it again after ``delay``."""
-        sql = self.q("""WITH a AS (
-    UPDATE {s}.workflows SET attempt = attempt + 1, updated_at = now()
-                   WHERE run_id = %(run_id)s AND status = 'running' RETURNING run_id)
+    async def retry_workflow(self, run_id: str, task: Any, owner: str, delay: float) -> None:
+        """Count a failed attempt of the workflow function and run it again after ``delay``
+        (only while ``owner`` still holds the pass ``task`` under the same claim)."""
+        sql = self.q("""WITH held AS (
+    SELECT id FROM {s}.tasks WHERE id = %(task_id)s AND lease_owner = %(owner)s
+       AND attempts = %(token)s FOR UPDATE),
+a AS (
+    UPDATE {s}.workflows SET attempt = attempt + 1, version = version + 1, updated_at = now()
+     WHERE run_id = %(run_id)s AND status = 'running' AND EXISTS (SELECT 1 FROM held)
+    RETURNING run_id)
 UPDATE {s}.tasks SET lease_owner = NULL,
        visible_at = now() + %(delay)s::float8 * interval '1 second'
- WHERE id = %(task_id)s AND EXISTS (SELECT 1 FROM a)""")
-        await self.store.fetch(sql, {"run_id": run_id, "task_id": task_id, "delay": delay})
+ WHERE id IN (SELECT id FROM held) AND EXISTS (SELECT 1 FROM a)""")
+        await self.store.fetch(sql, {"run_id": run_id, "task_id": task.id, "owner": owner,
+                                     "token": task.attempts, "delay": delay})
 
     async def interrupt(self, workflow_id: str, error_json: str, descend: bool,
                         expire: float | None) -> int:
