@@ -15,6 +15,7 @@ from memflow import Client, Entity, Worker, workflow
 from memflow.errors import MemFlowFatalError
 from memflow.store import Command, NamespaceStore, Thread
 from memflow.store.entity import entity_statement
+from memflow.store.passes import Lease
 from memflow.store.search import search_statement
 from memflow.workflow.entity import entity_call
 from tests.support import sql
@@ -24,10 +25,12 @@ class Driver:
     """Commits entity and search calls for one idle workflow (no worker serves its queue)
     straight through the store, as a workflow pass would: fast, and still real Postgres."""
 
-    def __init__(self, ns: NamespaceStore, workflow_id: str, run_id: str):
+    def __init__(self, ns: NamespaceStore, workflow_id: str, run_id: str, lease: Lease):
         self.ns = ns
         self.workflow_id = workflow_id
         self.run_id = run_id
+        self.lease = lease  # the run's pass task, claimed by the driver as a worker would
+        self.version = 0
         self.next_idx: dict[str, int] = {}
 
     @classmethod
@@ -35,7 +38,9 @@ class Driver:
         handle = await client.workflow.start(args=[], task_queue="idle", workflow_name="idle",
                                              **start)
         ns = await client._namespace(namespace)
-        return cls(ns, handle.workflow_id, handle.run_id or "")
+        [task] = await ns.claim(["idle"], "driver", 600.0, 1)
+        return cls(ns, handle.workflow_id, handle.run_id or "",
+                   Lease(task.id, "driver", task.attempts))
 
     def thread(self, dim: str = "") -> Thread:
         return Thread(self.workflow_id, self.run_id, dim, "idle")
@@ -47,7 +52,10 @@ class Driver:
 
     async def commit(self, command: Command, dim: str = "") -> dict[str, Any]:
         """Commit one command as a pass does; returns its step row."""
-        outcome = await self.ns.commit_pass(self.thread(dim), [command], [])
+        outcome = await self.ns.commit_pass(self.thread(dim), [command], [], lease=self.lease,
+                                            version=self.version)
+        assert outcome.refused is None and outcome.version is not None
+        self.version = outcome.version
         return outcome.results[command.idx]
 
     async def entity(self, op: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
