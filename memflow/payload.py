@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import functools
 import json
 import math
@@ -21,6 +22,10 @@ def _default(obj: Any) -> Any:
         return dump(mode="json")
     if isinstance(obj, set | frozenset | tuple):
         return list(obj)
+    if isinstance(obj, decimal.Decimal):
+        if not obj.is_finite():
+            raise ValueError(f"{obj} is not valid JSON")
+        return str(obj)
     raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
 
 
@@ -104,20 +109,49 @@ def to_jsonable(value: Any, what: str = "value") -> Any:
 
 
 def decode_as(value: Any, hint: Any) -> Any:
-    """Turn a decoded JSON value into ``hint`` when it names a dataclass or pydantic model."""
+    """Turn a decoded JSON value into the type ``hint`` names, by pydantic's ``TypeAdapter``:
+    dataclasses, pydantic models, datetime/date/time, Enum, UUID, Decimal, ``list[T]``,
+    ``dict[str, T]``, unions and optionals all round-trip. A value the hint does not describe
+    is passed on unchanged, as the function would get it without annotations; only a dataclass
+    or model that cannot be built from it raises."""
     if value is None or hint is None or hint is Any:
         return value
+    adapter = _adapter(hint)
+    if adapter is not None:
+        try:
+            return adapter.validate_python(value)
+        except Exception:
+            pass
+    return _decode_plainly(value, hint)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_adapter(hint: Any) -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(hint)
+
+
+def _adapter(hint: Any) -> Any:
+    try:
+        return _cached_adapter(hint)
+    except Exception:  # an unhashable hint, or one pydantic cannot describe
+        return None
+
+
+def _decode_plainly(value: Any, hint: Any) -> Any:
+    """Without pydantic's help: build dataclasses and models, keep anything else as it is."""
     origin = typing.get_origin(hint)
     if origin in (list, tuple, set) and isinstance(value, list):
         args = typing.get_args(hint)
         if args:
-            return origin(decode_as(v, args[0]) for v in value)
+            return origin(_decode_plainly(v, args[0]) for v in value)
         return value
     if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
         for arg in typing.get_args(hint):
             if arg is not type(None):
                 try:
-                    return decode_as(value, arg)
+                    return _decode_plainly(value, arg)
                 except (TypeError, ValueError):
                     continue
         return value
@@ -125,7 +159,7 @@ def decode_as(value: Any, hint: Any) -> Any:
         if dataclasses.is_dataclass(hint) and isinstance(value, dict):
             hints = _hints(hint)
             fields = {f.name for f in dataclasses.fields(hint)}
-            return hint(**{k: decode_as(v, hints.get(k)) for k, v in value.items()
+            return hint(**{k: _decode_plainly(v, hints.get(k)) for k, v in value.items()
                            if k in fields})
         validate = getattr(hint, "model_validate", None)
         if callable(validate) and isinstance(value, dict):
