@@ -114,7 +114,7 @@ def decode_as(value: Any, hint: Any) -> Any:
     ``dict[str, T]``, unions and optionals all round-trip. A value the hint does not describe
     is passed on unchanged, as the function would get it without annotations; only a dataclass
     or model that cannot be built from it raises."""
-    if value is None or hint is None or hint is Any:
+    if value is None or hint is None or hint is Any or hint in _AS_IS:
         return value
     adapter = _adapter(hint)
     if adapter is not None:
@@ -123,6 +123,11 @@ def decode_as(value: Any, hint: Any) -> Any:
         except Exception:
             pass
     return _decode_plainly(value, hint)
+
+
+# JSON scalars under a scalar hint reach the function exactly as sent (an int stays an int
+# under ``float``, as it would without annotations).
+_AS_IS = frozenset({int, float, str, bool})
 
 
 @functools.lru_cache(maxsize=1024)

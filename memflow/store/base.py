@@ -166,12 +166,10 @@ async def _migrate(conn: psycopg.AsyncConnection[Any], namespace: str) -> None:
         await conn.execute(schema_sql(
             "CREATE TABLE IF NOT EXISTS {s}.migrations (version int PRIMARY KEY, "
             "applied_at timestamptz NOT NULL DEFAULT now())", namespace))
-        cur = await conn.execute(schema_sql("SELECT coalesce(max(version), 0) FROM {s}.migrations",
-                                            namespace))
-        row = await cur.fetchone()
-        current = row[0] if row else 0
+        cur = await conn.execute(schema_sql("SELECT version FROM {s}.migrations", namespace))
+        applied = {row[0] for row in await cur.fetchall()}
         for version, ddl in MIGRATIONS:
-            if version > current:
+            if version not in applied:  # every missing version, even below the newest
                 await conn.execute(schema_sql(ddl, namespace))
                 await conn.execute(schema_sql("INSERT INTO {s}.migrations (version) VALUES (%s)",
                                               namespace), (version,))
