@@ -33,7 +33,7 @@ async def _bad_request(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith("/static"):
         return PlainTextResponse(str(exc), status_code=400)
     request.scope["query_string"] = b""
-    return await render(request, "_message", status_code=400, message=str(exc))
+    return await render(request, "message", status_code=400, message=str(exc))
 
 
 def create_app(settings: DashboardSettings) -> Starlette:

@@ -88,12 +88,12 @@ async def run_steps(request: Request) -> Response:
     """GET /run/steps?id=…&after=…: the next page of timeline rows (the "more" button)."""
     q, row, workflow_id = await _lookup(request)
     if q is None or row is None:
-        return await render(request, "_message", status_code=404,
+        return await render(request, "_note", status_code=404,
                             message=f"workflow {workflow_id} not found")
     try:
         after = _after(request.query_params.get("after"))
     except ValueError as exc:
-        return await render(request, "_message", status_code=400, message=str(exc))
+        return await render(request, "_note", status_code=400, message=str(exc))
     context = await _steps_context(request, q, row, after)
     return await render(request, "_step_rows", run=row, **context)
 
@@ -102,7 +102,7 @@ async def run_summary(request: Request) -> Response:
     """GET /run/summary?id=…: the status card alone (polled while the run is live)."""
     q, row, workflow_id = await _lookup(request)
     if q is None or row is None:
-        return await render(request, "_message", status_code=404,
+        return await render(request, "_note", status_code=404,
                             message=f"workflow {workflow_id} not found")
     return await render(request, "_run_summary", run=row, live=row["status"] in LIVE,
                         now=datetime.now(UTC))
