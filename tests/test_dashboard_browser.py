@@ -184,7 +184,8 @@ async def test_run_page_timeline(server, driver, client, namespace):
     assert kinds.count("activity") >= 5 and "exec_hook" in kinds and "exec_child" in kinds
     assert any(c[1].startswith("hook note_hook") for c in cells), cells
     retried = [c for c in cells if c[3] == "fail_once"]
-    assert retried and retried[0][4] == "done"
+    assert retried and retried[0][4] == "done" and retried[0][5] == "2"  # status, attempts
+    assert {c[5] for c in cells if c[3] == "shout"} == {"1"}
     # the three gathered activities overlap in time: they are drawn in lanes side by side
     lanes = driver.find_elements(By.CSS_SELECTOR, "#lanes .lane")
     assert sum(1 for lane in lanes if lane.text.startswith("main")) >= 3

@@ -12,9 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-WORKFLOW_RETENTION_STATUSES = ("completed", "failed", "interrupted")
-
-
 @dataclass(frozen=True)
 class RunFilter:
     """What the run list is narrowed to (``None`` means any)."""
@@ -66,7 +63,7 @@ class ThreadSummary:
 
 @dataclass(frozen=True)
 class StepRow:
-    """One recorded step, with the attempt count of its task when one is still queued."""
+    """One recorded step; ``attempts`` is what an activity took (so far, while it runs)."""
 
     dim: str
     idx: int
@@ -140,8 +137,9 @@ SELECT coalesce(a.dim, t.dim) AS dim, t.name, t.status, coalesce(a.steps, 0) AS 
 
 _STEPS_PAGE = """SELECT s.dim, s.idx, s.kind, s.name, s.status, s.result, s.error, s.created_at,
        s.completed_at,
-       (SELECT max(k.attempts) FROM {s}.tasks k
-         WHERE k.run_id = s.run_id AND k.dim = s.dim AND k.idx = s.idx) AS attempts
+       coalesce(s.attempts, (SELECT max(k.attempts) FROM {s}.tasks k
+                              WHERE k.run_id = s.run_id AND k.dim = s.dim AND k.idx = s.idx
+                                AND k.kind = 'a')) AS attempts
   FROM {s}.steps s
  WHERE s.run_id = %(run_id)s
    AND (%(dim)s::text IS NULL OR s.dim = %(dim)s)
