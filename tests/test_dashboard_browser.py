@@ -16,10 +16,10 @@ from tests.dashboard_support import DashboardServer, browser, screenshot
 from tests.support import DSN, eventually, sql
 
 pytest.importorskip("selenium")
-from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 HOSTILE_ID = "<img src=x onerror=alert(1)>"
 HOSTILE_REASON = "<script>alert('reason')</script> & <b>bold</b>"
@@ -90,7 +90,7 @@ def listed_ids(driver: Any) -> list[str]:
 
 def no_alert(driver: Any) -> bool:
     try:
-        driver.switch_to.alert
+        _ = driver.switch_to.alert
     except NoAlertPresentException:
         return True
     return False
@@ -284,3 +284,48 @@ async def test_queue_and_schedule_pages(server, driver, client, namespace):
     if getattr(client, "schedule", None) is None:
         assert driver.find_element(By.ID, "no-schedules").text.startswith("No schedules")
     assert external_urls(driver, server.base) == []
+
+
+async def test_run_page_refreshes_live_and_pages_steps(server, driver, client, namespace):
+    await start_waiters(client, namespace, [("long-run", "q")])
+    run_id = (await sql(f'SELECT run_id FROM "{namespace}".workflows '
+                        "WHERE workflow_id = 'long-run'"))[0][0]
+    await sql(f"""INSERT INTO "{namespace}".steps (run_id, dim, idx, kind, name, status,
+                  created_at, completed_at)
+                  SELECT %s, '', i, 'activity', 'step', 'done', now(), now()
+                    FROM generate_series(0, 1199) i""", run_id)
+    driver.get(server.url("/run", ns=namespace, id="long-run"))
+    wait_for(driver, "#more-steps")
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#steps tr.step")) == 500
+    driver.find_element(By.CSS_SELECTOR, "#more-steps a").click()
+    WebDriverWait(driver, 20).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#steps tr.step")) == 1000)
+    driver.find_element(By.CSS_SELECTOR, "#more-steps a").click()
+    WebDriverWait(driver, 20).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#steps tr.step")) == 1200)
+    assert driver.find_elements(By.ID, "more-steps") == []
+    idxs = [int(td.text)
+            for td in driver.find_elements(By.CSS_SELECTOR, "#steps td.num:first-child")]
+    assert idxs == list(range(1200))
+    # the status card polls while the run is live: it turns without a reload
+    await client.workflow.get_handle(workflow_id="long-run").interrupt(reason="enough")
+    WebDriverWait(driver, 30).until(lambda d: d.find_element(
+        By.CSS_SELECTOR, "#run-summary .badge").text == "interrupted")
+
+
+async def test_namespace_switcher(server, driver, client, namespace):
+    other = Client(connection=DSN, namespace=f"{namespace}_b")
+    await start_waiters(client, namespace, [("in-first-namespace", "q")])
+    try:
+        await other.workflow.start(args=[], task_queue="q", workflow_name="waiter",
+                                   workflow_id="in-other-namespace")
+        driver.get(server.url("/", ns=namespace))
+        wait_for(driver, ".ns-switch summary").click()
+        links = {a.text: a for a in driver.find_elements(By.CSS_SELECTOR, ".ns-switch a")}
+        assert namespace in links and f"{namespace}_b" in links
+        links[f"{namespace}_b"].click()
+        WebDriverWait(driver, 20).until(
+            lambda d: d.find_element(By.ID, "current-ns").text == f"{namespace}_b")
+        assert listed_ids(driver) == ["in-other-namespace"]
+    finally:
+        await sql(f'DROP SCHEMA IF EXISTS "{namespace}_b" CASCADE')

@@ -154,3 +154,30 @@ async def test_bad_filters_and_unknown_namespaces(open_server, client, namespace
     assert f'?ns={namespace}"' in listed.body  # the switcher lists the namespace
     missing = http(open_server.url("/run", ns=namespace, id="nobody"))
     assert missing.status == 404 and "No workflow" in missing.body
+
+
+async def test_cli_serves_with_a_token_on_every_interface():
+    port = free_port()
+    env = {"MEMFLOW_DATABASE_URL": DSN, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
+           "MEMFLOW_DASHBOARD_TOKEN": TOKEN}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "memflow.cli", "dashboard", "--host", "0.0.0.0", "--port",
+        str(port), cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}/"
+        for _ in range(300):
+            try:
+                reply = await asyncio.to_thread(http, base)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the dashboard did not start")
+        assert reply.status == 401
+        authorized = await asyncio.to_thread(
+            http, base, None, {"Authorization": f"Bearer {TOKEN}"})
+        assert authorized.status == 200
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 30)

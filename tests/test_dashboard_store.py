@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from memflow.dashboard.timeline import layout, lanes
+from memflow.dashboard.timeline import lanes, layout
 from memflow.store import NamespaceStore, Store
 from memflow.store.dashboard import DashboardQueries, RunCursor, RunFilter, StepRow
 from tests.support import DSN, sql

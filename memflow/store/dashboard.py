@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+
 @dataclass(frozen=True)
 class RunFilter:
     """What the run list is narrowed to (``None`` means any)."""
