@@ -199,9 +199,13 @@ async def test_run_page_timeline(server, driver, client, namespace):
     assert driver.find_element(By.ID, "workflow-id").text == "kid-of-ann"
     assert driver.find_element(By.ID, "parent-link").text == "pipeline-ann"
 
+    await start_waiters(client, namespace, [(f"order-{i}", "orders") for i in range(1, 6)])
+    await client.workflow.get_handle(workflow_id="order-2").interrupt(reason="stop")
     driver.get(server.url("/", ns=namespace))
     wait_for(driver, "a.run-link")
-    screenshot(driver, "dashboard-list", height=700)
+    badges = [b.text for b in driver.find_elements(By.CSS_SELECTOR, "table.runs .badge")]
+    assert sorted(set(badges)) == ["completed", "interrupted", "running"]
+    screenshot(driver, "dashboard-list", height=760)
 
 
 async def waiting(namespace: str, workflow_id: str) -> Worker:
