@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 from starlette.requests import Request
@@ -15,6 +17,8 @@ from memflow.store import NamespaceStore, Store, validate_namespace
 from memflow.store.admin import memflow_namespaces
 from memflow.store.dashboard import DashboardQueries
 
+T = TypeVar("T")
+
 
 @dataclass
 class DashboardState:
@@ -25,6 +29,7 @@ class DashboardState:
     store: Store | None = None
     client: Client | None = None
     namespaces: dict[str, NamespaceStore] = field(default_factory=dict)
+    cache: dict[tuple[str, str], tuple[float, Any]] = field(default_factory=dict)
 
 
 class UnknownNamespace(LookupError):
@@ -62,6 +67,20 @@ async def queries(request: Request, namespace: str) -> DashboardQueries:
         ns = await NamespaceStore.open(state.store, namespace)
         state.namespaces[namespace] = ns
     return DashboardQueries(ns)
+
+
+async def cached(request: Request, key: tuple[str, str], ttl: float,
+                 compute: Callable[[], Awaitable[T]]) -> T:
+    """``compute()``, remembered for ``ttl`` seconds under ``key`` (for slow-changing reads)."""
+    cache = state_of(request).cache
+    hit = cache.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < ttl:
+        value: T = hit[1]
+        return value
+    value = await compute()
+    cache[key] = (now, value)
+    return value
 
 
 def client_of(request: Request) -> Client:

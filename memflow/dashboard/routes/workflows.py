@@ -8,7 +8,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from memflow.dashboard.context import UnknownNamespace, chosen_namespace, queries, render
+from memflow.dashboard.context import (
+    UnknownNamespace,
+    cached,
+    chosen_namespace,
+    queries,
+    render,
+)
 from memflow.store.dashboard import RunCursor, RunFilter
 
 STATUSES = ("pending", "running", "completed", "failed", "interrupted", "cancelled",
@@ -16,6 +22,7 @@ STATUSES = ("pending", "running", "completed", "failed", "interrupted", "cancell
 WITHIN = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(days=1),
           "7d": timedelta(days=7)}
 PAGE_SIZE = 50
+CHOICES_TTL = 60.0  # seconds the filter form's name and queue suggestions are reused
 FILTER_KEYS = ("status", "name", "queue", "prefix", "since", "until", "within")
 
 
@@ -83,7 +90,8 @@ async def _page(request: Request) -> dict[str, Any]:
         context["next"] = {**context["filters"], "after_at": last.created_at.isoformat(),
                            "after_id": last.workflow_id}
     if not request.headers.get("hx-request"):
-        context["names"], context["queues"] = await q.filter_choices()
+        context["names"], context["queues"] = await cached(
+            request, ("choices", ns), CHOICES_TTL, q.filter_choices)
     return context
 
 
