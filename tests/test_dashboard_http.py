@@ -39,8 +39,9 @@ def test_loopback_rule():
             check_bind(host, None)
         check_bind(host, TOKEN)
     check_bind("127.0.0.1", None)
-    with pytest.raises(ValueError, match="at least 8"):
-        DashboardSettings(token="short")
+    for bad in ("short", "has space in it", "semi;colon;token", 12345678):
+        with pytest.raises(ValueError, match="8 to 512 characters"):
+            DashboardSettings(token=bad)  # type: ignore[arg-type]
 
 
 async def test_cli_refuses_a_public_interface_without_a_token():
@@ -77,6 +78,8 @@ def test_login_link_sets_a_cookie(token_server):
     assert "SameSite=Strict" in cookie
     after = http(token_server.url("/queues"), headers={"Cookie": f"memflow_token={TOKEN}"})
     assert after.status == 200
+    sneaky = http(f"{token_server.base}//evil.example/?token={TOKEN}")
+    assert sneaky.status == 303 and sneaky.headers["location"] == "/evil.example/"
 
 
 def test_a_foreign_host_header_is_refused_without_a_token(open_server):

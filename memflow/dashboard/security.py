@@ -97,7 +97,8 @@ class GuardMiddleware:
             return None
         rest = [(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
                 if k != "token"]
-        target = request.url.path + (f"?{urlencode(rest)}" if rest else "")
+        # one leading slash: "//host/..." would send the browser to another site
+        target = "/" + request.url.path.lstrip("/") + (f"?{urlencode(rest)}" if rest else "")
         response = RedirectResponse(target, status_code=303)
         response.raw_headers.append((b"set-cookie", _cookie(TOKEN_COOKIE, self.token)))
         return response

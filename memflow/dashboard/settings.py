@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 
 TOKEN_ENV = "MEMFLOW_DASHBOARD_TOKEN"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8233
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
+TOKEN_RE = re.compile(r"^[A-Za-z0-9._~+/=-]{8,512}$")
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,10 @@ class DashboardSettings:
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
             raise ValueError(f"port must be an int between 0 and 65535, not {self.port!r}")
-        if self.token is not None and (not isinstance(self.token, str) or len(self.token) < 8):
-            raise ValueError("the dashboard token must be a string of at least 8 characters")
+        if self.token is not None and (not isinstance(self.token, str)
+                                       or not TOKEN_RE.match(self.token)):
+            raise ValueError("the dashboard token must be 8 to 512 characters among letters, "
+                             "digits and ._~+/=- (e.g. the output of 'openssl rand -hex 16')")
 
 
 def is_loopback(host: str) -> bool:
