@@ -1,4 +1,4 @@
-"""``python -m benchmarks {all,W1,W2,W3,W4,floor,timers,long,rss} [--n N] ...``
+"""``python -m benchmarks {all,W1,W2,W3,W4,floor,timers,long,rss,dashboard} [--n N] ...``
 
 Prints one JSON line per workload run. The exit status is 1 if any workload failed (its line
 then has an ``"error"``).
@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from benchmarks import extended, floor, rss, standard
+from benchmarks import dashboard, extended, floor, rss, standard
 
 Workload = Callable[[Any], Awaitable[dict[str, Any]]]
 
@@ -27,6 +27,7 @@ WORKLOADS: dict[str, Workload] = {
     "timers": extended.timers,
     "long": extended.long,
     "rss": rss.run,
+    "dashboard": dashboard.run,
 }
 STANDARD = ["W1", "W2", "W3", "W4", "floor"]
 EXTENDED = ["timers", "long", "rss"]
@@ -40,7 +41,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="all, or one or more of: " + ", ".join(WORKLOADS))
     p.add_argument("--n", type=int, default=None,
                    help="override N (W1 workflows, W2 fan-out, W4 workflows, timers "
-                        "workflows, long's largest step count, rss workflows)")
+                        "workflows, long's largest step count, rss workflows, dashboard runs)")
     p.add_argument("--runs", type=int, default=None, help="W3: sequential runs (default 50)")
     p.add_argument("--seconds", type=float, default=None,
                    help="floor: seconds measured per connection count (default 3)")

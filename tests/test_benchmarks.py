@@ -29,6 +29,8 @@ CASES = {
                ["p50_ms", "p99_ms", "fire_p50_ms", "resume_p50_ms", "total_s"]),
     "long": (["long", "--n", "5"], ["total_s_5", "total_s_5_cache0"]),
     "rss": (["rss", "--n", "5"], ["rss_mb", "rss_idle_mb", "cache_size"]),
+    "dashboard": (["dashboard", "--n", "300"],
+                  ["list_ms", "list_deep_page_ms", "run_10k_steps_ms", "queues_ms", "steps"]),
 }
 
 

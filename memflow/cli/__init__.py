@@ -8,6 +8,7 @@ with exit code 1; bad arguments exit with code 2.
 - ``workflows``: ``start``, ``result``, ``signal``, ``interrupt``, ``hook``
 - ``browse``: ``list``, ``show``
 - ``db``: ``db migrate``, ``db prune``, ``db info``
+- ``dashboard``: ``memflow dashboard`` (the web UI)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import click
 
 from memflow.cli.browse import list_command, show_command
 from memflow.cli.common import one_line
+from memflow.cli.dashboard import dashboard_command
 from memflow.cli.db import db_group
 from memflow.cli.workers import demo_command, worker_command
 from memflow.cli.workflows import (
@@ -64,7 +66,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 for _command in (worker_command, start_command, result_command, signal_command,
                  interrupt_command, hook_command, list_command, show_command, db_group,
-                 demo_command):
+                 demo_command, dashboard_command):
     main.add_command(_command)
 
 __all__ = ["main"]

@@ -149,6 +149,15 @@ BEGIN
 END
 $$;
 """),
+    (8, """
+-- The dashboard's run list: newest first with keyset paging on (created_at, workflow_id),
+-- overall and per status, and the workflow-id prefix filter (LIKE 'prefix%').
+CREATE INDEX workflows_recent ON {s}.workflows (created_at, workflow_id);
+CREATE INDEX workflows_status_recent ON {s}.workflows (status, created_at, workflow_id);
+CREATE INDEX workflows_id_prefix ON {s}.workflows (workflow_id text_pattern_ops);
+-- How many attempts an activity step took (recorded with its result; shown on the timeline).
+ALTER TABLE {s}.steps ADD COLUMN attempts int;
+"""),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -128,7 +128,7 @@ ok AS (
      ORDER BY t.id FOR UPDATE OF t),
 woken AS (
     UPDATE {{s}}.steps s SET status = ok.status, result = ok.result::jsonb,
-           error = ok.error::jsonb, completed_at = now()
+           error = ok.error::jsonb, completed_at = now(), attempts = ok.token
       FROM ok
      WHERE s.run_id = ok.run_id AND s.dim = ok.dim AND s.idx = ok.idx AND s.status = 'pending'
     RETURNING s.run_id, s.dim, s.idx, ok.hold),
