@@ -1,4 +1,5 @@
-"""``python -m benchmarks {all,W1,W2,W3,W4,floor,timers,long,rss,dashboard} [--n N] ...``
+"""``python -m benchmarks {all,W1,W2,W3,W4,floor,timers,long,rss,dashboard,W1-observe}
+[--n N] ...``
 
 Prints one JSON line per workload run. The exit status is 1 if any workload failed (its line
 then has an ``"error"``).
@@ -14,7 +15,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from benchmarks import dashboard, extended, floor, rss, standard
+from benchmarks import dashboard, extended, floor, observe, rss, standard
 
 Workload = Callable[[Any], Awaitable[dict[str, Any]]]
 
@@ -28,9 +29,10 @@ WORKLOADS: dict[str, Workload] = {
     "long": extended.long,
     "rss": rss.run,
     "dashboard": dashboard.run,
+    "W1-observe": observe.w1_observe,
 }
 STANDARD = ["W1", "W2", "W3", "W4", "floor"]
-EXTENDED = ["timers", "long", "rss"]
+EXTENDED = ["timers", "long", "rss", "W1-observe"]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -42,7 +44,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=None,
                    help="override N (W1 workflows, W2 fan-out, W4 workflows, timers "
                         "workflows, long's largest step count, rss workflows, dashboard runs)")
-    p.add_argument("--runs", type=int, default=None, help="W3: sequential runs (default 50)")
+    p.add_argument("--runs", type=int, default=None,
+                   help="W3: sequential runs (default 50); W1-observe: runs per mode (3)")
     p.add_argument("--seconds", type=float, default=None,
                    help="floor: seconds measured per connection count (default 3)")
     p.add_argument("--floor-seconds", type=float, default=None,
@@ -53,6 +56,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--extended", action="store_true",
                    help="with `all`: also run timers, long and rss")
     p.add_argument("--repeat", type=int, default=1, help="run each workload this many times")
+    p.add_argument("--tracing", action="store_true",
+                   help="trace with an OpenTelemetry SDK provider (spans dropped, not sent)")
+    p.add_argument("--metrics", action="store_true",
+                   help="workers count Prometheus metrics and serve them on a free port")
     opts = p.parse_args(argv)
     names: list[str] = []
     for name in opts.workloads:
@@ -74,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(max(1, opts.repeat)):
         for name in opts.names:
             try:
-                line = asyncio.run(WORKLOADS[name](opts))
+                with observe.observing(opts.tracing, opts.metrics):
+                    line = asyncio.run(WORKLOADS[name](opts))
+                if opts.tracing or opts.metrics:
+                    line.update(tracing=opts.tracing, metrics=opts.metrics)
             except Exception as exc:
                 failed = True
                 traceback.print_exc()

@@ -16,6 +16,8 @@ import psycopg
 from memflow import Client, Connection, MemFlow, Worker
 
 DRIVER = "same-process"
+# Worker options every session adds (the harness's --metrics sets metrics_port here).
+WORKER_OPTIONS: dict[str, Any] = {}
 
 
 async def database_url() -> str:
@@ -95,7 +97,8 @@ async def session(label: str, workflows: list[Callable[..., Any]], activities: l
     queue = f"bench-{label}"
     try:
         worker = await Worker.create(connection=None, task_queue=queue, workflow=workflows,
-                                     namespace=ns, activities=activities, options=options)
+                                     namespace=ns, activities=activities,
+                                     options={**WORKER_OPTIONS, **(options or {})} or None)
         client = Client(connection=None, namespace=ns)
         yield Session(ns, queue, worker, client)
     finally:

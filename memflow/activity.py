@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,7 @@ class ActivityInfo:
     workflow_id: str
     task_queue: str
     namespace: str = "memflow"
+    run_id: str = ""
     last_heartbeat: float = field(default_factory=time.monotonic)
     details: Any = None
 
@@ -38,3 +41,22 @@ def heartbeat(details: Any = None) -> None:
     if current is not None:
         current.last_heartbeat = time.monotonic()
         current.details = details
+
+
+class ActivityLogger(logging.LoggerAdapter[logging.Logger]):
+    """Inside an activity, records carry ``workflow_id``, ``run_id``, ``activity_name``,
+    ``attempt``, ``task_queue`` and ``namespace`` as ``extra``; elsewhere it logs plainly."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+        """Add the running activity's identity to the record's ``extra``."""
+        current = _current.get()
+        if current is not None:
+            extra = {"workflow_id": current.workflow_id, "run_id": current.run_id,
+                     "activity_name": current.activity_name, "attempt": current.attempt,
+                     "task_queue": current.task_queue, "namespace": current.namespace}
+            extra.update(kwargs.get("extra") or {})
+            kwargs["extra"] = extra
+        return msg, kwargs
+
+
+logger = ActivityLogger(logging.getLogger("memflow.activity"), {})

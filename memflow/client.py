@@ -12,6 +12,7 @@ from memflow.durations import parse_duration
 from memflow.errors import DuplicateJobError, MemFlowError, WorkflowNotFoundError
 from memflow.handle import WorkflowHandle
 from memflow.ids import check_id, function_name, guid
+from memflow.observe import tracing
 from memflow.retry import RetryPolicy
 from memflow.store import NamespaceStore, validate_namespace
 
@@ -64,8 +65,12 @@ class WorkflowClient:
             "parent_dim": None, "parent_idx": None, "expire": expire_s, "pending": pending_s,
         }
         ns = await self._client._namespace(ns_name)
-        if not await ns.start(params):
-            raise DuplicateJobError(wf_id)
+        with tracing.client_span("StartWorkflow", name, {
+                "memflow.workflow_id": wf_id, "memflow.run_id": run_id,
+                "memflow.task_queue": task_queue}) as span:
+            params["trace"] = tracing.carrier_json(span)
+            if not await ns.start(params):
+                raise DuplicateJobError(wf_id)
         return WorkflowHandle(self._client, ns_name, wf_id, task_queue, name, run_id)
 
     def get_handle(self, task_queue: str | None = None, workflow_name: Any = None,
@@ -85,7 +90,9 @@ class WorkflowClient:
         check_id(signal_id, "signal_id")
         data_json = payload.dumps(data, "signal data")
         ns = await self._client._namespace(ns_name)
-        await ns.signal(signal_id, data_json)
+        with tracing.client_span("SignalWorkflow", None, {
+                "memflow.signal_id": signal_id, "memflow.namespace": ns_name}):
+            await ns.signal(signal_id, data_json)
 
 
     async def hook(self, workflow_id: str, task_queue: str, workflow_name: Any,

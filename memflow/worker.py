@@ -16,6 +16,7 @@ from memflow.engine.cache import ThreadCache
 from memflow.engine.consumer import Consumer
 from memflow.engine.results import ResultBatcher
 from memflow.engine.runner import PassRunner
+from memflow.observe import WorkerMetrics, metrics
 from memflow.store import NamespaceStore, Task
 from memflow.workflow.main import make_main
 
@@ -27,6 +28,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "poll_seconds": 10.0,    # safety-net poll when no notification arrives
     "cache_size": 512,       # blocked workflow threads kept in memory (the sticky cache)
     "log_level": None,
+    "metrics_port": None,    # serve Prometheus metrics on this port (0: any free port)
 }
 
 
@@ -36,6 +38,13 @@ def _options(options: dict[str, Any] | None) -> dict[str, Any]:
         if key not in DEFAULT_OPTIONS:
             raise ValueError(f"unknown worker option {key!r}; known: {sorted(DEFAULT_OPTIONS)}")
         merged[key] = value
+    port = merged["metrics_port"]
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
+                             or not 0 <= port <= 65535):
+        raise ValueError(f"metrics_port must be a port number (0-65535) or None, not {port!r}")
+    if port is not None and not metrics.INSTALLED:
+        raise ImportError("the metrics_port option needs prometheus_client: "
+                          "pip install 'memflow[metrics]'")
     if merged["log_level"]:
         logging.getLogger("memflow").setLevel(str(merged["log_level"]).upper())
     return merged
@@ -75,6 +84,7 @@ class Worker:
                                  local_queues=frozenset({f"{task_queue}-activity"}),
                                  spawn=self.consumer.spawn)
         self.runner.leases = self.consumer.leases
+        self.metrics: WorkerMetrics | None = None
         self._stopped = asyncio.Event()
 
     @classmethod
@@ -93,9 +103,15 @@ class Worker:
         store = await conn.store("worker")
         ns = await NamespaceStore.open(store, namespace)
         worker = cls(ns, task_queue, functions, opts)
+        worker.metrics = _metrics(ns, worker.consumer.queues, opts)
         await worker.consumer.start()
         lifecycle.track(worker)
         return worker
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The port this worker serves ``/metrics`` on (None without ``metrics_port``)."""
+        return self.metrics.port if self.metrics is not None else None
 
     async def _handle(self, task: Task) -> None:
         if task.kind == "w":
@@ -130,6 +146,8 @@ class Worker:
         if self._stopped.is_set():
             return
         await self.consumer.stop()
+        if self.metrics is not None:
+            await self.metrics.stop()
         self.cache.clear()
         self._stopped.set()
         lifecycle.untrack(self)
@@ -146,6 +164,7 @@ class ActivityWorker:
                                  lease=float(options["lease_seconds"]),
                                  poll=float(options["poll_seconds"]))
         self.results = ResultBatcher(ns, self.consumer.owner, self.consumer.lease)
+        self.metrics: WorkerMetrics | None = None
         self._stopped = asyncio.Event()
 
     async def _handle(self, task: Task) -> None:
@@ -162,8 +181,16 @@ class ActivityWorker:
         if self._stopped.is_set():
             return
         await self.consumer.stop()
+        if self.metrics is not None:
+            await self.metrics.stop()
         self._stopped.set()
         lifecycle.untrack(self)
+
+
+def _metrics(ns: NamespaceStore, queues: list[str],
+             options: dict[str, Any]) -> WorkerMetrics | None:
+    port = options["metrics_port"]
+    return None if port is None else WorkerMetrics(ns, list(queues), int(port))
 
 
 async def register_activity_worker(config: dict[str, Any], activities: Any,
@@ -182,6 +209,7 @@ async def register_activity_worker(config: dict[str, Any], activities: Any,
     store = await conn.store("worker")
     ns = await NamespaceStore.open(store, config.get("namespace") or "memflow")
     worker = ActivityWorker(ns, queue, opts)
+    worker.metrics = _metrics(ns, worker.consumer.queues, opts)
     await worker.consumer.start()
     lifecycle.track(worker)
     return worker

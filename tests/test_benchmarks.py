@@ -31,6 +31,9 @@ CASES = {
     "rss": (["rss", "--n", "5"], ["rss_mb", "rss_idle_mb", "cache_size"]),
     "dashboard": (["dashboard", "--n", "300"],
                   ["list_ms", "list_deep_page_ms", "run_10k_steps_ms", "queues_ms", "steps"]),
+    "W1-observe": (["W1-observe", "--n", "3", "--runs", "1"],
+                   ["total_s_off", "total_s_tracing", "total_s_metrics", "cpu_s_off",
+                    "tracing_overhead_pct", "metrics_overhead_pct", "spans_per_run"]),
 }
 
 
@@ -55,6 +58,8 @@ def test_workload_prints_sane_json(workload: str) -> None:
     for key in keys:
         value = line[key]
         assert isinstance(value, int | float) and math.isfinite(value), (key, value)
+    if workload == "W1-observe":  # 4 workflows (warm-up included) of 8 spans each
+        assert line["spans_per_run"] == 32
     for key in ("total_s", "workflows_per_s", "pg_commit_per_s", "rss_mb"):
         if key in line:
             assert line[key] > 0, (key, line)

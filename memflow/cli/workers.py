@@ -7,7 +7,6 @@ import contextlib
 import importlib
 import importlib.util
 import inspect
-import logging
 import os
 import signal
 import sys
@@ -90,10 +89,17 @@ def _workflow_functions(targets: list[Any], paths: tuple[str, ...]) -> list[Any]
 @click.option("--concurrency", type=click.IntRange(1, 10_000), default=100, show_default=True,
               help="Tasks run at once by each worker.")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
+@click.option("--log-format", type=click.Choice(("text", "json")), default="text",
+              show_default=True, help="Log lines as text, or as JSON objects (one per line, "
+                                      "with workflow_id, run_id, activity_name ... fields).")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
+              help="Serve Prometheus metrics on http://0.0.0.0:PORT/metrics "
+                   "(needs memflow[metrics]).")
 @common_options
 def worker_command(env: Env, workflows: tuple[str, ...], task_queue: str | None,
                    activity_paths: tuple[str, ...], activity_queue: str | None,
-                   concurrency: int, log_level: str) -> None:
+                   concurrency: int, log_level: str, log_format: str,
+                   metrics_port: int | None) -> None:
     """Run workflow and activity workers until SIGINT or SIGTERM, then drain.
 
     Each MODULE:ATTR names an `async def` workflow function, or a list or dict of them
@@ -116,18 +122,27 @@ def worker_command(env: Env, workflows: tuple[str, ...], task_queue: str | None,
                 load_target(path, "--activities", attr_required=False)))
         except TypeError as exc:
             raise click.BadParameter(f"{path}: {exc}", param_hint="--activities") from None
-    logging.basicConfig(level="DEBUG" if env.debug else log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run(env, _serve(env, functions, task_queue, activities, activity_queue, concurrency))
+    if metrics_port is not None:
+        from memflow.observe import metrics
+
+        if not metrics.INSTALLED:
+            raise click.UsageError("--metrics-port needs prometheus_client: "
+                                   "pip install 'memflow[metrics]'")
+    from memflow.observe.logs import configure
+
+    configure("DEBUG" if env.debug else log_level, log_format)
+    run(env, _serve(env, functions, task_queue, activities, activity_queue,
+                    {"concurrency": concurrency, "metrics_port": metrics_port}))
 
 
 async def _serve(env: Env, functions: list[Any], task_queue: str | None,
                  activities: dict[str, Any], activity_queue: str | None,
-                 concurrency: int) -> None:
+                 options: dict[str, Any]) -> None:
     from memflow import MemFlow, Worker, register_activity_worker
 
     dsn = await connect(env)
-    options = {"concurrency": concurrency}
+    if options["metrics_port"] is not None:
+        note(f"serving metrics on http://0.0.0.0:{options['metrics_port']}/metrics")
     served: list[str] = []
     own_activities = activities if activities and not activity_queue else None
     if functions or own_activities:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from memflow import activity, payload, registry
+from memflow import activity, observe, payload, registry
 from memflow.errors import (
     NON_RETRYABLE,
     MemFlowFatalError,
@@ -35,32 +35,41 @@ async def run_activity(ns: NamespaceStore, task: Task, owner: str) -> Outcome | 
     base = task.queue.removesuffix("-activity")
     policy = RetryPolicy.of(p.get("policy"))
     fn = registry.find_activity(base, name, p.get("ref"))
-    try:
-        if fn is None:
-            raise MemFlowRetryError(
-                f"unknown activity {name!r} on queue {task.queue!r}: register it when the "
-                "worker starts (Worker.create(activities=...), register_activity_worker, or "
-                "proxy_activities(activities=...) at module level)")
-        info = activity.ActivityInfo(name, task.attempts, p.get("workflow_id", ""), base,
-                                     ns.namespace)
-        result = await _invoke(fn, list(p.get("args") or []), info, p.get("timeout"),
-                               p.get("heartbeat"))
+    with observe.activity_attempt(ns.namespace, task, name) as attempt:
         try:
-            result_json = payload.dumps(result, f"result of activity {name!r}")
-        except (TypeError, ValueError) as exc:
-            raise MemFlowFatalError(str(exc)) from None
-    except Exception as exc:
-        return await _failed(ns, task, owner, name, policy, exc)
+            if fn is None:
+                raise MemFlowRetryError(
+                    f"unknown activity {name!r} on queue {task.queue!r}: register it when the "
+                    "worker starts (Worker.create(activities=...), register_activity_worker, or "
+                    "proxy_activities(activities=...) at module level)")
+            info = activity.ActivityInfo(name, task.attempts, p.get("workflow_id", ""), base,
+                                         ns.namespace, run_id=task.run_id)
+            result = await _invoke(fn, list(p.get("args") or []), info, p.get("timeout"),
+                                   p.get("heartbeat"))
+            try:
+                result_json = payload.dumps(result, f"result of activity {name!r}")
+            except (TypeError, ValueError) as exc:
+                raise MemFlowFatalError(str(exc)) from None
+        except Exception as exc:
+            attempt.failed(exc, _retrying(task, policy, exc))
+            return await _failed(ns, task, owner, name, policy, exc)
     return "done", result_json, None
+
+
+def _retrying(task: Task, policy: RetryPolicy, exc: Exception) -> bool:
+    return not isinstance(exc, NON_RETRYABLE) and task.attempts < policy.maximum_attempts
 
 
 async def _failed(ns: NamespaceStore, task: Task, owner: str, name: str, policy: RetryPolicy,
                   exc: Exception) -> Outcome | None:
     final = isinstance(exc, NON_RETRYABLE)
-    if not final and task.attempts < policy.maximum_attempts:
+    if _retrying(task, policy, exc):
         delay = policy.delay(task.attempts)
         log.info("activity %s failed (attempt %d of %d), retrying in %.2fs: %s",
-                 name, task.attempts, policy.maximum_attempts, delay, exc)
+                 name, task.attempts, policy.maximum_attempts, delay, exc,
+                 extra={"workflow_id": (task.payload or {}).get("workflow_id", ""),
+                        "run_id": task.run_id, "activity_name": name,
+                        "attempt": task.attempts})
         await ns.release(task, owner, delay)
         return None
     if not final:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from memflow.engine.thread import ThreadRun
+from memflow.observe import metrics
 
 
 class ThreadCache:
@@ -16,11 +17,14 @@ class ThreadCache:
 
     def take(self, key: tuple[str, str]) -> ThreadRun | None:
         """Remove and return the cached thread for ``key``."""
-        return self._items.pop(key, None)
+        thread = self._items.pop(key, None)
+        metrics.cache("miss" if thread is None else "hit")
+        return thread
 
     def put(self, thread: ThreadRun) -> None:
         """Keep a blocked thread; the least recently used one is closed past the bound."""
         if self.size <= 0:
+            metrics.cache("eviction")
             thread.close()
             return
         key = (thread.ref.run_id, thread.ref.dim)
@@ -28,6 +32,7 @@ class ThreadCache:
         self._items.move_to_end(key)
         while len(self._items) > self.size:
             _, old = self._items.popitem(last=False)
+            metrics.cache("eviction")
             old.close()
 
     def clear(self) -> None:

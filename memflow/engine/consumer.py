@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
+from memflow import observe
 from memflow.store import NamespaceStore, Task
 
 log = logging.getLogger("memflow.worker")
@@ -87,6 +88,7 @@ class Consumer:
                     log.warning("claiming tasks failed: %s", exc)
                     await asyncio.sleep(1.0)
                     continue
+                observe.metrics.claimed(self.ns.namespace, tasks)
                 claimed = len(tasks)
                 for task in tasks:
                     self.inflight[task.id] = asyncio.create_task(self._handle(task))

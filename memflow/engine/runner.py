@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from memflow import payload
+from memflow import observe, payload
 from memflow.engine.cache import ThreadCache
 from memflow.engine.results import ResultBatcher
 from memflow.engine.thread import NonDeterminismError, ThreadRun
@@ -107,7 +107,8 @@ class PassRunner:
             await self.ns.delete_task(task, self.owner)
             return
         try:
-            await self._drive(thread, task)
+            async with observe.workflow_pass(self.ns, thread, task):
+                await self._drive(thread, task)
         except BaseException:
             thread.close()
             raise
@@ -281,6 +282,7 @@ class PassRunner:
         self._lease_local(commands)
         outcome = await self.ns.commit_pass(thread.ref, commands, delivered, finish=finish,
                                             lease=lease, version=thread.version)
+        observe.workflow_finished(thread, finish, outcome)
         self._start_local(outcome.local)
         return outcome
 

@@ -64,6 +64,7 @@ class ThreadRun:
     task: asyncio.Task[Any] | None = None
     closing: bool = False
     version: int = 0  # the thread's committed passes, as the database counts them
+    trace: Any = None  # the thread's trace state (memflow.observe.tracing), when traced
 
     def __post_init__(self) -> None:
         seqs = [s["seq"] for s in self.history.values() if s.get("seq") is not None]

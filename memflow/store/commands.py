@@ -172,7 +172,7 @@ def start_workflow(params: dict[str, Any], channel: str, *, guard: str = "") -> 
 SELECT up.run_id, (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue)
                                          FROM first_pass) n) AS notified
   FROM up"""
-    return sql, {**params, "channel": channel}
+    return sql, {"trace": None, **params, "channel": channel}
 
 
 def child(t: Thread, c: Command, channel: str) -> list[Statement]:
@@ -196,7 +196,7 @@ SELECT st.status, st.result, st.error,
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue) FROM first_pass) n)
          AS notified
   FROM st"""
-    params = dict(c.options["start"])
+    params = {"trace": None, **c.options["start"]}
     params.update(p_run_id=t.run_id, p_dim=t.dim, p_idx=c.idx, kind=c.kind, is_start=start,
                   dup_error=c.options["dup_error"], channel=channel)
     params.update(parent_id=t.workflow_id, parent_run_id=t.run_id)

@@ -36,12 +36,13 @@ START = """
 up AS (
     INSERT INTO {s}.workflows AS cur (workflow_id, run_id, name, task_queue, status, args,
         entity_type, search, config, signal_in, parent_id, parent_run_id, parent_dim,
-        parent_idx, expire_seconds, expire_at)
+        parent_idx, expire_seconds, expire_at, trace)
     SELECT %(workflow_id)s, %(run_id)s, %(name)s, %(task_queue)s, %(status)s, %(args)s,
         %(entity_type)s, %(search)s, %(config)s, %(signal_in)s, %(parent_id)s,
         %(parent_run_id)s, %(parent_dim)s, %(parent_idx)s, %(expire)s,
         CASE WHEN %(pending)s::float8 IS NULL THEN NULL
-             ELSE now() + %(pending)s::float8 * interval '1 second' END
+             ELSE now() + %(pending)s::float8 * interval '1 second' END,
+        %(trace)s::jsonb
     {guard}
     ON CONFLICT (workflow_id) DO UPDATE SET
         run_id = EXCLUDED.run_id, name = EXCLUDED.name, task_queue = EXCLUDED.task_queue,
@@ -51,15 +52,17 @@ up AS (
         parent_id = EXCLUDED.parent_id, parent_run_id = EXCLUDED.parent_run_id,
         parent_dim = EXCLUDED.parent_dim, parent_idx = EXCLUDED.parent_idx,
         created_at = now(), updated_at = now(), completed_at = NULL,
-        expire_seconds = EXCLUDED.expire_seconds, expire_at = EXCLUDED.expire_at
+        expire_seconds = EXCLUDED.expire_seconds, expire_at = EXCLUDED.expire_at,
+        trace = EXCLUDED.trace
       WHERE cur.status <> 'running' AND cur.expire_at IS NOT NULL AND cur.expire_at <= now()
-    RETURNING run_id, task_queue, status, workflow_id, name, args, config
+    RETURNING run_id, task_queue, status, workflow_id, name, args, config, trace
 ),
 first_pass AS (
     INSERT INTO {s}.tasks (queue, kind, run_id, dim, payload)
     SELECT task_queue, 'w', run_id, '',
            jsonb_build_object('start', jsonb_build_object(
-               'workflow_id', workflow_id, 'name', name, 'args', args, 'config', config))
+               'workflow_id', workflow_id, 'name', name, 'args', args, 'config', config,
+               'trace', trace, 'at', extract(epoch FROM now())))
       FROM up WHERE status = 'running'
     RETURNING queue
 )"""

@@ -8,6 +8,7 @@ from memflow.store.admin import AdminQueries
 from memflow.store.base import Store, schema_sql, validate_namespace
 from memflow.store.commands import client_hook, send_signal
 from memflow.store.entity import EntityQueries
+from memflow.store.observe import ObserveQueries
 from memflow.store.passes import PassQueries
 from memflow.store.search import SearchQueries
 from memflow.store.tasks import TaskQueries
@@ -15,7 +16,7 @@ from memflow.store.workflows import WorkflowQueries
 
 
 class NamespaceStore(WorkflowQueries, TaskQueries, PassQueries, AdminQueries, EntityQueries,
-                     SearchQueries):
+                     SearchQueries, ObserveQueries):
     """The statements of one namespace (schema) on a shared Store."""
 
     def __init__(self, store: Store, namespace: str):

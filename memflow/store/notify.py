@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import psycopg
 
+from memflow.observe import metrics
+
 log = logging.getLogger("memflow.notify")
 
 Callback = Callable[[str], None]
@@ -117,6 +119,8 @@ class Notifier:
                 probe_at = loop.time() + 5.0
 
     def _dispatch(self, channel: str, payload: str) -> None:
+        if (channel, payload) in self._subs:
+            metrics.notified(payload)
         for cb in list(self._subs.get((channel, payload), ())):
             cb(payload)
         for cb in list(self._subs.get((channel, "*"), ())):

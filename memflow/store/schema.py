@@ -158,6 +158,11 @@ CREATE INDEX workflows_id_prefix ON {s}.workflows (workflow_id text_pattern_ops)
 -- How many attempts an activity step took (recorded with its result; shown on the timeline).
 ALTER TABLE {s}.steps ADD COLUMN attempts int;
 """),
+    (9, """
+-- The trace context (W3C traceparent/tracestate) a run was started under, so every pass of
+-- it, on any worker, joins the starter's trace (memflow.observe); NULL when not traced.
+ALTER TABLE {s}.workflows ADD COLUMN trace jsonb;
+"""),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import time
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 from memflow import payload, registry
 from memflow.durations import parse_duration
 from memflow.engine.thread import current_thread
+from memflow.observe import tracing
 from memflow.retry import RetryPolicy
 from memflow.workflow.context import WorkflowContext
 
@@ -78,11 +80,15 @@ class ActivityProxy:
             if ret is not None:
                 def decode(v: Any, ret: Any = ret) -> Any:
                     return payload.decode_as(v, ret)
-        task_payload = payload.dumps({
+        body = {
             "name": name, "policy": self._policy.to_dict(), "timeout": self._timeout,
             "heartbeat": self._heartbeat, "workflow_id": thread.ref.workflow_id,
             "ref": registry.activity_ref(fn) if fn is not None else None,
-        })
+            "at": round(time.time(), 6),  # when it was scheduled (schedule-to-start metric)
+        }
+        if thread.trace is not None:
+            body["trace"] = tracing.thread_carrier(thread)
+        task_payload = payload.dumps(body)
         task_payload = task_payload[:-1] + ',"args":' + args_json + "}"
         return thread.call("activity", name, {"queue": f"{queue}-activity",
                                               "payload": task_payload}, decode)

@@ -12,6 +12,7 @@ from memflow.durations import parse_duration
 from memflow.engine.thread import current_thread
 from memflow.errors import MemFlowTimeoutError
 from memflow.ids import check_id, function_name
+from memflow.observe import tracing
 
 
 def sleep_for(duration: str | float | timedelta) -> asyncio.Future[float]:
@@ -67,6 +68,7 @@ def _child(kind: str, args: Any, task_queue: Any, workflow_name: Any, workflow_i
         "parent_id": None, "parent_run_id": None, "parent_dim": None, "parent_idx": None,
         "expire": parse_duration(expire, "expire") if expire is not None else 1.0,
         "pending": None,
+        "trace": tracing.thread_carrier_json(thread) if thread.trace is not None else None,
     }
     dup = {"message": f"Duplicate job: {child_id}", "code": 409, "type": "DuplicateJobError",
            "workflow_id": child_id}

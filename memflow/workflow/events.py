@@ -9,6 +9,7 @@ from memflow import payload
 from memflow.durations import parse_duration
 from memflow.engine.thread import current_thread
 from memflow.ids import check_id
+from memflow.observe import tracing
 
 
 def interrupt(workflow_id: str, reason: str | None = None, throw: bool = True,
@@ -46,14 +47,4 @@ def trace(attributes: dict[str, Any], once: bool = True) -> asyncio.Future[Any]:
 
 
 def _span(thread: Any, attributes: dict[str, Any]) -> None:
-    try:
-        from opentelemetry import trace as otel
-    except ImportError:
-        return
-    tracer = otel.get_tracer("memflow")
-    with tracer.start_as_current_span(f"memflow.{thread.name}") as span:
-        span.set_attribute("memflow.workflow_id", thread.ref.workflow_id)
-        span.set_attribute("memflow.namespace", thread.namespace)
-        for key, value in attributes.items():
-            span.set_attribute(str(key), value if isinstance(value, str | int | float | bool)
-                               else payload.dumps(value))
+    tracing.workflow_event(thread, attributes)
