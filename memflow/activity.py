@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,11 @@ _current: contextvars.ContextVar[ActivityInfo | None] = contextvars.ContextVar(
 
 @dataclass
 class ActivityInfo:
-    """The activity running now: its name, attempt and the workflow that called it."""
+    """The activity running now: its name, attempt and the workflow that called it.
+
+    ``on_heartbeat`` (if set) is called with the details of each heartbeat; once
+    ``request_cancel()`` has been called, ``heartbeat()`` raises ``asyncio.CancelledError``.
+    """
 
     activity_name: str
     attempt: int
@@ -25,6 +30,12 @@ class ActivityInfo:
     run_id: str = ""
     last_heartbeat: float = field(default_factory=time.monotonic)
     details: Any = None
+    on_heartbeat: Callable[[Any], None] | None = field(default=None, repr=False)
+    cancel_requested: bool = False
+
+    def request_cancel(self) -> None:
+        """Ask the activity to stop: its next ``heartbeat()`` raises ``CancelledError``."""
+        self.cancel_requested = True
 
 
 def info() -> ActivityInfo:
@@ -36,11 +47,18 @@ def info() -> ActivityInfo:
 
 
 def heartbeat(details: Any = None) -> None:
-    """Tell MemFlow the activity is alive (needed when it has a ``heartbeat_timeout``)."""
+    """Tell MemFlow the activity is alive (needed when it has a ``heartbeat_timeout``).
+
+    Raises ``asyncio.CancelledError`` when the activity has been asked to stop.
+    """
     current = _current.get()
     if current is not None:
         current.last_heartbeat = time.monotonic()
         current.details = details
+        if current.on_heartbeat is not None:
+            current.on_heartbeat(details)
+        if current.cancel_requested:
+            raise asyncio.CancelledError(f"activity {current.activity_name!r} was cancelled")
 
 
 class ActivityLogger(logging.LoggerAdapter[logging.Logger]):

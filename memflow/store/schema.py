@@ -149,6 +149,17 @@ BEGIN
 END
 $$;
 """),
+    (7, """
+-- The namespace's engine clock: every due time and recorded time in the store's SQL reads it.
+-- An inlinable STABLE function, so in normal mode it is exactly now(); a time-skipping test
+-- environment redefines it in its own namespace to now() plus the skew below.
+CREATE FUNCTION {s}.clock() RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS 'SELECT now()';
+CREATE TABLE {s}.clock_skew (
+    one  boolean PRIMARY KEY DEFAULT true CHECK (one),
+    skew interval NOT NULL DEFAULT interval '0'
+);
+"""),
     (8, """
 -- The dashboard's run list: newest first with keyset paging on (created_at, workflow_id),
 -- overall and per status, and the workflow-id prefix filter (LIKE 'prefix%').

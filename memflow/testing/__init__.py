@@ -1,0 +1,8 @@
+"""The test kit: ``WorkflowEnvironment`` (a fresh namespace, optionally with time skipping),
+``ActivityEnvironment`` (run one activity function alone) and a pytest plugin (fixtures
+``memflow_env`` and ``memflow_local_env``). See docs/testing.md."""
+
+from memflow.testing.activity_env import ActivityEnvironment
+from memflow.testing.environment import WorkflowEnvironment
+
+__all__ = ["ActivityEnvironment", "WorkflowEnvironment"]
