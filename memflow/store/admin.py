@@ -20,6 +20,8 @@ MEMFLOW_TABLES = ("migrations", "workflows", "steps", "tasks")
 # it completes). Rows are taken FOR UPDATE SKIP LOCKED: a run that a worker or a client holds
 # right now waits for the next batch. Child tables are deleted by the run ids the same
 # statement removed, so a run whose id was reused meanwhile (a new run_id) is never touched.
+# Retention is real time (not the namespace's clock): `memflow db prune` may run on namespaces
+# not yet migrated to the version that has the clock.
 _PRUNABLE = """status = ANY(%(finished)s) AND completed_at IS NOT NULL
        AND completed_at < now() - %(age)s::float8 * interval '1 second'
        AND NOT EXISTS (SELECT 1 FROM {s}.threads th

@@ -43,7 +43,7 @@ Statement = tuple[str, dict[str, Any]]
 _STEP = """INSERT INTO {s}.steps (run_id, dim, idx, kind, name, status, input, result, error,
                                completed_at)
 VALUES (%(run_id)s, %(dim)s, %(idx)s, %(kind)s, %(name)s, %(status)s, %(input)s, %(result)s,
-        %(error)s, CASE WHEN %(status)s = 'pending' THEN NULL ELSE now() END)
+        %(error)s, CASE WHEN %(status)s = 'pending' THEN NULL ELSE {s}.clock() END)
 ON CONFLICT DO NOTHING RETURNING status, result, error"""
 
 
@@ -63,7 +63,7 @@ q AS (INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload, lease_own
                               visible_at)
       SELECT %(queue)s, 'a', %(run_id)s, %(dim)s, %(idx)s, %(payload)s, %(owner)s,
              CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE 1 END,
-             now() + coalesce(%(lease)s::float8, 0) * interval '1 second'
+             {{s}}.clock() + coalesce(%(lease)s::float8, 0) * interval '1 second'
         FROM st RETURNING id, queue, lease_owner)"""
     cols = """(SELECT id FROM q) AS id, (SELECT lease_owner FROM q) AS lease_owner,
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue)
@@ -88,7 +88,7 @@ def sleep(t: Thread, c: Command, channel: str) -> list[Statement]:
     sql = f"""WITH st AS ({_STEP}),
 q AS (INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload, visible_at)
       SELECT %(queue)s, 't', %(run_id)s, %(dim)s, %(idx)s, %(payload)s,
-             now() + %(seconds)s::float8 * interval '1 second' FROM st RETURNING queue)
+             {{s}}.clock() + %(seconds)s::float8 * interval '1 second' FROM st RETURNING queue)
 SELECT pg_notify(%(channel)s, 'q:' || queue) FROM q"""
     params = step_params(t, c)
     default_payload = '{"result": ' + repr(float(c.options["seconds"])) + "}"
@@ -117,12 +117,12 @@ st AS (
     SELECT %(run_id)s, %(dim)s, %(idx)s, 'wait', %(name)s,
            CASE WHEN EXISTS (SELECT 1 FROM sig) THEN 'done' ELSE 'pending' END,
            (SELECT data FROM sig),
-           CASE WHEN EXISTS (SELECT 1 FROM sig) THEN now() END
+           CASE WHEN EXISTS (SELECT 1 FROM sig) THEN {s}.clock() END
     ON CONFLICT DO NOTHING RETURNING status, result, error),
 tm AS (
     INSERT INTO {s}.tasks (queue, kind, run_id, dim, idx, payload, visible_at)
     SELECT %(queue)s, 't', %(run_id)s, %(dim)s, %(idx)s, %(payload)s,
-           now() + %(timeout)s::float8 * interval '1 second'
+           {s}.clock() + %(timeout)s::float8 * interval '1 second'
       FROM st WHERE st.status = 'pending' AND %(timeout)s::float8 IS NOT NULL
     RETURNING queue)
 SELECT st.status, st.result, st.error,
@@ -146,7 +146,7 @@ def send_signal(signal_id: str, data_json: str, channel: str,
         head = f"st AS ({_STEP})"
     sql = f"""WITH {head},
 woken AS (
-    UPDATE {{s}}.steps SET status = 'done', result = %(data)s, completed_at = now()
+    UPDATE {{s}}.steps SET status = 'done', result = %(data)s, completed_at = {{s}}.clock()
      WHERE kind IN ('wait', 'exec_hook') AND status = 'pending' AND name = %(sid)s
        AND EXISTS (SELECT 1 FROM st)
        AND EXISTS (SELECT 1 FROM {{s}}.workflows w
@@ -190,7 +190,7 @@ st AS (
            CASE WHEN %(is_start)s AND EXISTS (SELECT 1 FROM up) THEN to_jsonb(%(workflow_id)s::text)
            END,
            CASE WHEN NOT EXISTS (SELECT 1 FROM up) THEN %(dup_error)s::jsonb END,
-           CASE WHEN %(is_start)s OR NOT EXISTS (SELECT 1 FROM up) THEN now() END
+           CASE WHEN %(is_start)s OR NOT EXISTS (SELECT 1 FROM up) THEN {{s}}.clock() END
     ON CONFLICT DO NOTHING RETURNING status, result, error)
 SELECT st.status, st.result, st.error,
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue) FROM first_pass) n)
@@ -241,7 +241,7 @@ st AS (
            CASE WHEN EXISTS (SELECT 1 FROM th) AND NOT %(is_exec)s
                 THEN to_jsonb(%(hook_dim)s::text) END,
            CASE WHEN NOT EXISTS (SELECT 1 FROM th) THEN %(closed_error)s::jsonb END,
-           CASE WHEN %(is_exec)s AND EXISTS (SELECT 1 FROM th) THEN NULL ELSE now() END
+           CASE WHEN %(is_exec)s AND EXISTS (SELECT 1 FROM th) THEN NULL ELSE {{s}}.clock() END
     ON CONFLICT DO NOTHING RETURNING status, result, error)
 SELECT st.status, st.result, st.error,
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue) FROM first_pass) n)
@@ -286,9 +286,10 @@ def interrupt_sql(step: bool) -> str:
      WHERE %(descend)s AND c.status IN ('running', 'pending')),
 fin AS (
     UPDATE {{s}}.workflows SET status = 'interrupted', result = NULL, error = %(ierror)s,
-           completed_at = now(), updated_at = now(),
+           completed_at = {{s}}.clock(), updated_at = {{s}}.clock(),
            expire_seconds = coalesce(%(expire)s::float8, expire_seconds),
-           expire_at = now() + coalesce(%(expire)s::float8, expire_seconds) * interval '1 second'
+           expire_at = {{s}}.clock()
+                       + coalesce(%(expire)s::float8, expire_seconds) * interval '1 second'
      WHERE run_id IN (SELECT run_id FROM tree)
     RETURNING workflow_id, run_id, parent_run_id, parent_dim, parent_idx, status, result, error),
 gone AS (DELETE FROM {{s}}.tasks WHERE run_id IN (SELECT run_id FROM fin)),
@@ -322,8 +323,8 @@ SELECT (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'e:' || topic)
 
 _FINISH_RUN_CTES = f"""fin AS (
     UPDATE {{s}}.workflows SET status = %(status)s, result = %(result)s, error = %(error)s,
-           completed_at = now(), updated_at = now(), version = version + 1,
-           expire_at = now() + expire_seconds * interval '1 second'
+           completed_at = {{s}}.clock(), updated_at = {{s}}.clock(), version = version + 1,
+           expire_at = {{s}}.clock() + expire_seconds * interval '1 second'
      WHERE run_id = %(run_id)s AND status = 'running'
     RETURNING workflow_id, parent_run_id, parent_dim, parent_idx, status, result, error,
               signal_in, version),
@@ -338,7 +339,7 @@ _FINISH_RUN_COLS = f"""(SELECT count(*) FROM fin) AS finished,
 
 _FINISH_HOOK_CTES = f"""fin AS (
     UPDATE {{s}}.threads SET status = %(status)s, result = %(result)s, error = %(error)s,
-           completed_at = now(), version = version + 1
+           completed_at = {{s}}.clock(), version = version + 1
      WHERE run_id = %(run_id)s AND dim = %(dim)s AND status = 'running'
     RETURNING run_id, parent_run_id, parent_dim, parent_idx, status, result, error, version),
 gone AS (DELETE FROM {{s}}.tasks WHERE run_id = %(run_id)s AND dim = %(dim)s
@@ -346,7 +347,7 @@ gone AS (DELETE FROM {{s}}.tasks WHERE run_id = %(run_id)s AND dim = %(dim)s
 woken AS (
     UPDATE {{s}}.steps s
        SET status = CASE WHEN fin.status = 'completed' THEN 'done' ELSE 'failed' END,
-           result = fin.result, error = fin.error, completed_at = now()
+           result = fin.result, error = fin.error, completed_at = {{s}}.clock()
       FROM fin
      WHERE s.run_id = coalesce(fin.parent_run_id, fin.run_id) AND s.dim = fin.parent_dim
        AND s.idx = fin.parent_idx AND s.status = 'pending'

@@ -160,17 +160,17 @@ _PENDING = """SELECT s.dim, s.idx, s.kind, s.name, s.created_at AS since,
 
 _QUEUES = """WITH t AS (
     SELECT queue,
-           count(*) FILTER (WHERE lease_owner IS NULL AND visible_at <= now()) AS ready,
-           count(*) FILTER (WHERE lease_owner IS NOT NULL AND visible_at > now()) AS running,
-           count(*) FILTER (WHERE lease_owner IS NULL AND visible_at > now()) AS delayed,
-           min(visible_at) FILTER (WHERE lease_owner IS NULL AND visible_at <= now())
+           count(*) FILTER (WHERE lease_owner IS NULL AND visible_at <= {s}.clock()) AS ready,
+           count(*) FILTER (WHERE lease_owner IS NOT NULL AND visible_at > {s}.clock()) AS running,
+           count(*) FILTER (WHERE lease_owner IS NULL AND visible_at > {s}.clock()) AS delayed,
+           min(visible_at) FILTER (WHERE lease_owner IS NULL AND visible_at <= {s}.clock())
              AS oldest_ready_at
       FROM {s}.tasks GROUP BY queue),
 done AS (
     SELECT task_queue AS queue, count(*) AS completed_recent
       FROM {s}.workflows
      WHERE completed_at IS NOT NULL
-       AND completed_at > now() - %(window)s::float8 * interval '1 second'
+       AND completed_at > {s}.clock() - %(window)s::float8 * interval '1 second'
      GROUP BY task_queue)
 SELECT coalesce(t.queue, done.queue) AS queue, coalesce(t.ready, 0) AS ready,
        coalesce(t.running, 0) AS running, coalesce(t.delayed, 0) AS delayed,

@@ -39,11 +39,11 @@ st AS (
            CASE WHEN calc.why IS NOT NULL THEN jsonb_build_object(
                'message', %(what)s::text || ': ' || calc.why, 'code', 598,
                'type', 'MemFlowFatalError', 'stack', '') END,
-           now()
+           {{s}}.clock()
       FROM calc
     ON CONFLICT DO NOTHING RETURNING status, result, error),
 up AS (
-    UPDATE {{s}}.workflows w SET {column} = calc.new_doc, updated_at = now()
+    UPDATE {{s}}.workflows w SET {column} = calc.new_doc, updated_at = {{s}}.clock()
       FROM calc
      WHERE w.run_id = %(run_id)s AND calc.why IS NULL AND calc.new_doc IS NOT NULL
        AND EXISTS (SELECT 1 FROM st))

@@ -41,7 +41,7 @@ up AS (
         %(entity_type)s, %(search)s, %(config)s, %(signal_in)s, %(parent_id)s,
         %(parent_run_id)s, %(parent_dim)s, %(parent_idx)s, %(expire)s,
         CASE WHEN %(pending)s::float8 IS NULL THEN NULL
-             ELSE now() + %(pending)s::float8 * interval '1 second' END,
+             ELSE {s}.clock() + %(pending)s::float8 * interval '1 second' END,
         %(trace)s::jsonb
     {guard}
     ON CONFLICT (workflow_id) DO UPDATE SET
@@ -51,10 +51,10 @@ up AS (
         config = EXCLUDED.config, attempt = 1, version = 0, signal_in = EXCLUDED.signal_in,
         parent_id = EXCLUDED.parent_id, parent_run_id = EXCLUDED.parent_run_id,
         parent_dim = EXCLUDED.parent_dim, parent_idx = EXCLUDED.parent_idx,
-        created_at = now(), updated_at = now(), completed_at = NULL,
+        created_at = {s}.clock(), updated_at = {s}.clock(), completed_at = NULL,
         expire_seconds = EXCLUDED.expire_seconds, expire_at = EXCLUDED.expire_at,
         trace = EXCLUDED.trace
-      WHERE cur.status <> 'running' AND cur.expire_at IS NOT NULL AND cur.expire_at <= now()
+      WHERE cur.status <> 'running' AND cur.expire_at IS NOT NULL AND cur.expire_at <= {s}.clock()
     RETURNING run_id, task_queue, status, workflow_id, name, args, config, trace
 ),
 first_pass AS (
@@ -62,7 +62,7 @@ first_pass AS (
     SELECT task_queue, 'w', run_id, '',
            jsonb_build_object('start', jsonb_build_object(
                'workflow_id', workflow_id, 'name', name, 'args', args, 'config', config,
-               'trace', trace, 'at', extract(epoch FROM now())))
+               'trace', trace, 'at', extract(epoch FROM {s}.clock())))
       FROM up WHERE status = 'running'
     RETURNING queue
 )"""
@@ -72,7 +72,7 @@ SETTLE_PARENT = """
 woken AS (
     UPDATE {s}.steps s
        SET status = CASE WHEN fin.status = 'completed' THEN 'done' ELSE 'failed' END,
-           result = fin.result, error = fin.error, completed_at = now()
+           result = fin.result, error = fin.error, completed_at = {s}.clock()
       FROM fin
      WHERE s.run_id = fin.parent_run_id AND s.dim = fin.parent_dim AND s.idx = fin.parent_idx
        AND s.status = 'pending' AND s.kind = 'exec_child'

@@ -36,11 +36,12 @@ class ObserveQueries:
         (held by a worker now), ``delayed`` (timers and retries not due yet) and
         ``oldest_ready_s`` (how long the oldest ready task has waited; 0 when none)."""
         sql = self.q("""SELECT q.queue,
-       count(t.id) FILTER (WHERE t.visible_at <= now()) AS ready,
-       count(t.id) FILTER (WHERE t.visible_at > now() AND t.lease_owner IS NOT NULL) AS leased,
-       count(t.id) FILTER (WHERE t.visible_at > now() AND t.lease_owner IS NULL) AS delayed,
-       coalesce(extract(epoch FROM now() - min(t.visible_at)
-                        FILTER (WHERE t.visible_at <= now())), 0)::float8 AS oldest_ready_s
+       count(t.id) FILTER (WHERE t.visible_at <= {s}.clock()) AS ready,
+       count(t.id) FILTER (WHERE t.visible_at > {s}.clock()
+                             AND t.lease_owner IS NOT NULL) AS leased,
+       count(t.id) FILTER (WHERE t.visible_at > {s}.clock() AND t.lease_owner IS NULL) AS delayed,
+       coalesce(extract(epoch FROM {s}.clock() - min(t.visible_at)
+                        FILTER (WHERE t.visible_at <= {s}.clock())), 0)::float8 AS oldest_ready_s
   FROM unnest(%(queues)s::text[]) AS q(queue)
   LEFT JOIN {s}.tasks t ON t.queue = q.queue
  GROUP BY q.queue ORDER BY q.queue""")

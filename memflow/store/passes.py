@@ -286,7 +286,7 @@ def _head(thread: Thread, lease: Lease, version: int, delivered: list[tuple[int,
 _HELD = """h AS (SELECT id, wake FROM {s}.tasks
        WHERE id = %(lease_task)s AND lease_owner = %(lease_owner)s
          AND attempts = %(lease_token)s
-         AND visible_at > now() FOR UPDATE)"""
+         AND visible_at > {s}.clock() FOR UPDATE)"""
 
 # The run accepts this hook thread: it is live, or completed with its hook channel open.
 _RUN_LIVE = """coalesce((

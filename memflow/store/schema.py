@@ -159,6 +159,14 @@ CREATE TABLE {s}.clock_skew (
     one  boolean PRIMARY KEY DEFAULT true CHECK (one),
     skew interval NOT NULL DEFAULT interval '0'
 );
+ALTER TABLE {s}.workflows ALTER COLUMN created_at SET DEFAULT {s}.clock(),
+                          ALTER COLUMN updated_at SET DEFAULT {s}.clock();
+ALTER TABLE {s}.threads ALTER COLUMN created_at SET DEFAULT {s}.clock();
+ALTER TABLE {s}.steps ALTER COLUMN created_at SET DEFAULT {s}.clock();
+ALTER TABLE {s}.tasks ALTER COLUMN visible_at SET DEFAULT {s}.clock(),
+                      ALTER COLUMN created_at SET DEFAULT {s}.clock();
+ALTER TABLE {s}.signals ALTER COLUMN created_at SET DEFAULT {s}.clock();
+ALTER TABLE {s}.events ALTER COLUMN created_at SET DEFAULT {s}.clock();
 """),
     (8, """
 -- The dashboard's run list: newest first with keyset paging on (created_at, workflow_id),

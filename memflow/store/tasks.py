@@ -36,9 +36,9 @@ class TaskQueries:
         """Lease up to ``limit`` visible tasks of ``queues`` (oldest first, skipping locked)."""
         sql = self.q("""UPDATE {s}.tasks t
    SET lease_owner = %(owner)s, attempts = t.attempts + 1,
-       visible_at = now() + %(lease)s::float8 * interval '1 second'
+       visible_at = {s}.clock() + %(lease)s::float8 * interval '1 second'
  WHERE t.id IN (SELECT id FROM {s}.tasks
-                 WHERE queue = ANY(%(queues)s) AND visible_at <= now()
+                 WHERE queue = ANY(%(queues)s) AND visible_at <= {s}.clock()
                  ORDER BY visible_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
 RETURNING t.id, t.queue, t.kind, t.run_id, t.dim, t.idx, t.payload, t.attempts, t.wake""")
         rows = await self.store.fetch(sql, {"owner": owner, "lease": lease, "queues": queues,
@@ -48,7 +48,7 @@ RETURNING t.id, t.queue, t.kind, t.run_id, t.dim, t.idx, t.payload, t.attempts, 
 
     async def next_due(self, queues: list[str]) -> float | None:
         """Seconds until the next task of ``queues`` becomes visible (None when there is none)."""
-        sql = self.q("""SELECT extract(epoch FROM min(visible_at) - now())::float8 AS due
+        sql = self.q("""SELECT extract(epoch FROM min(visible_at) - {s}.clock())::float8 AS due
   FROM {s}.tasks WHERE queue = ANY(%(queues)s)""")
         rows = await self.store.fetch(sql, {"queues": queues})
         due = rows[0]["due"] if rows else None
@@ -58,7 +58,7 @@ RETURNING t.id, t.queue, t.kind, t.run_id, t.dim, t.idx, t.payload, t.attempts, 
         """Extend the leases this owner still holds; returns the ids extended. Rows another
         statement has locked right now are skipped this round (never waited on)."""
         sql = self.q("""UPDATE {s}.tasks
-   SET visible_at = now() + %(lease)s::float8 * interval '1 second'
+   SET visible_at = {s}.clock() + %(lease)s::float8 * interval '1 second'
  WHERE id IN (SELECT id FROM {s}.tasks WHERE id = ANY(%(ids)s) AND lease_owner = %(owner)s
               ORDER BY id FOR UPDATE SKIP LOCKED) RETURNING id""")
         rows = await self.store.fetch(sql, {"ids": ids, "owner": owner, "lease": lease})
@@ -70,7 +70,7 @@ RETURNING t.id, t.queue, t.kind, t.run_id, t.dim, t.idx, t.payload, t.attempts, 
         this owner still holds it under the same claim)."""
         sql = self.q("""WITH r AS (
   UPDATE {s}.tasks SET lease_owner = NULL,
-         visible_at = now() + %(delay)s::float8 * interval '1 second',
+         visible_at = {s}.clock() + %(delay)s::float8 * interval '1 second',
          payload = coalesce(%(payload)s::jsonb, payload)
    WHERE id = %(id)s AND lease_owner = %(owner)s AND attempts = %(token)s RETURNING queue)
 SELECT pg_notify(%(channel)s, 'q:' || queue) FROM r""")
@@ -109,7 +109,10 @@ SELECT pg_notify(%(channel)s, 'q:' || queue) FROM r""")
         return list(rows)
 
     async def queue_depths(self) -> list[dict[str, Any]]:
-        """Tasks per queue and kind, with how many are leased right now."""
+        """Tasks per queue and kind, with how many are leased right now.
+
+        Real time (not the namespace's clock): ``memflow db info`` reads namespaces that may
+        not be migrated to the version that has the clock."""
         sql = self.q("""SELECT queue, kind, count(*) AS tasks,
        count(*) FILTER (WHERE lease_owner IS NOT NULL AND visible_at > now()) AS leased
   FROM {s}.tasks GROUP BY queue, kind ORDER BY queue, kind""")
@@ -124,11 +127,11 @@ _COMPLETE_STEPS = f"""WITH i AS (
            AS i(run_id, dim, idx, status, result, error, task_id, token, hold)),
 ok AS (
     SELECT i.* FROM i JOIN {{s}}.tasks t ON t.id = i.task_id
-     WHERE t.lease_owner = %(owner)s AND t.attempts = i.token AND t.visible_at > now()
+     WHERE t.lease_owner = %(owner)s AND t.attempts = i.token AND t.visible_at > {{s}}.clock()
      ORDER BY t.id FOR UPDATE OF t),
 woken AS (
     UPDATE {{s}}.steps s SET status = ok.status, result = ok.result::jsonb,
-           error = ok.error::jsonb, completed_at = now(), attempts = ok.token
+           error = ok.error::jsonb, completed_at = {{s}}.clock(), attempts = ok.token
       FROM ok
      WHERE s.run_id = ok.run_id AND s.dim = ok.dim AND s.idx = ok.idx AND s.status = 'pending'
     RETURNING s.run_id, s.dim, s.idx, ok.hold),
@@ -140,7 +143,7 @@ wk AS (
     INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, lease_owner, attempts, visible_at)
     SELECT coalesce(th.task_queue, w.task_queue), 'w', v.run_id, v.dim,
            CASE WHEN v.hold THEN %(owner)s::text END, CASE WHEN v.hold THEN 1 ELSE 0 END,
-           now() + CASE WHEN v.hold THEN %(lease)s::float8 ELSE 0 END * interval '1 second'
+           {{s}}.clock() + CASE WHEN v.hold THEN %(lease)s::float8 ELSE 0 END * interval '1 second'
       FROM threads_woken v
       {live_threads("v")}
      ORDER BY v.run_id, v.dim

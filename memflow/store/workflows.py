@@ -73,11 +73,11 @@ class WorkflowQueries:
     SELECT id FROM {s}.tasks WHERE id = %(task_id)s AND lease_owner = %(owner)s
        AND attempts = %(token)s FOR UPDATE),
 a AS (
-    UPDATE {s}.workflows SET attempt = attempt + 1, version = version + 1, updated_at = now()
+    UPDATE {s}.workflows SET attempt = attempt + 1, version = version + 1, updated_at = {s}.clock()
      WHERE run_id = %(run_id)s AND status = 'running' AND EXISTS (SELECT 1 FROM held)
     RETURNING run_id)
 UPDATE {s}.tasks SET lease_owner = NULL,
-       visible_at = now() + %(delay)s::float8 * interval '1 second'
+       visible_at = {s}.clock() + %(delay)s::float8 * interval '1 second'
  WHERE id IN (SELECT id FROM held) AND EXISTS (SELECT 1 FROM a)""")
         await self.store.fetch(sql, {"run_id": run_id, "task_id": task.id, "owner": owner,
                                      "token": task.attempts, "delay": delay})
