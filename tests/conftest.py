@@ -12,6 +12,9 @@ import memflow
 from memflow import registry
 from tests.support import DSN
 
+# the kit's fixtures (memflow_env, memflow_local_env) even where the entry point is not installed
+pytest_plugins = ["memflow.testing.pytest_plugin"]
+
 
 @pytest.fixture
 def dsn() -> str:

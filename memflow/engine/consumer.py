@@ -107,6 +107,10 @@ class Consumer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
+    def wake(self) -> None:
+        """Look for work now (as a NOTIFY naming one of the queues would)."""
+        self._wake.set()
+
     def spawn(self, task: Task) -> None:
         """Run a task this worker already holds the lease of (no claim needed)."""
         if task.id not in self.inflight:

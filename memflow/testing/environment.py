@@ -49,7 +49,8 @@ class WorkflowEnvironment:
         self._store = store
         self._clock = clock
         self._skew = 0.0
-        self._skipper = AutoSkipper(clock, self._set_skew) if clock is not None else None
+        self._skipper = (AutoSkipper(clock, self._set_skew, self._wake_workers)
+                         if clock is not None else None)
         self._workers: list[Worker] = []
         self._closed = False
 
@@ -145,6 +146,10 @@ class WorkflowEnvironment:
 
     def _set_skew(self, skew: float) -> None:
         self._skew = skew
+
+    def _wake_workers(self) -> None:
+        for worker in self._workers:
+            worker.consumer.wake()
 
     async def shutdown(self) -> None:
         """Stop the workers, drop the namespace and close the environment's connections."""

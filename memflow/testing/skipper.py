@@ -26,9 +26,11 @@ SAFETY_POLL_SECONDS = 1.0
 class AutoSkipper:
     """Skips idle time of one namespace; ``skip()`` also serves ``env.sleep``."""
 
-    def __init__(self, clock: MovableClock, on_skew: Callable[[float], None]):
+    def __init__(self, clock: MovableClock, on_skew: Callable[[float], None],
+                 on_jump: Callable[[], None]):
         self.clock = clock
         self.on_skew = on_skew
+        self.on_jump = on_jump
         self.paused = 0
         self.caps: list[datetime] = []
         self._event = asyncio.Event()
@@ -74,6 +76,8 @@ class AutoSkipper:
         async with self._lock:
             outcome = await self.clock.skip(limit)
         self.on_skew(outcome.skew)
+        if outcome.jumped:
+            self.on_jump()  # the jump's NOTIFY wakes workers too, unless the listener is down
         return outcome
 
     async def wait_change(self, timeout: float = SAFETY_POLL_SECONDS) -> None:
