@@ -23,6 +23,7 @@ from memflow.errors import (
     MemFlowMaxedError,
     WorkflowNotFoundError,
 )
+from memflow.testing import WorkflowEnvironment
 from tests.support import sql
 
 calls: dict[str, int] = {}
@@ -86,20 +87,20 @@ async def test_start_before_any_worker_then_run(client: Client, dsn: str,
     assert await again.result() == "Hello, HotMesh!"
 
 
-async def test_duplicate_live_id_and_reuse_after_expire(client: Client, dsn: str,
-                                                        namespace: str) -> None:
+async def test_duplicate_live_id_and_reuse_after_expire(memflow_env: WorkflowEnvironment) -> None:
+    client = memflow_env.client
     await client.workflow.start(args=["a"], task_queue="q", workflow_name="greet",
-                                workflow_id="dup", expire=0.5)
+                                workflow_id="dup", expire="1 hour")
     with pytest.raises(DuplicateJobError, match="Duplicate job: dup"):
         await client.workflow.start(args=["b"], task_queue="q", workflow_name="greet",
                                     workflow_id="dup")
-    await Worker.create(connection=dsn, task_queue="q", workflow=greet, namespace=namespace)
+    await memflow_env.worker(task_queue="q", workflow=greet)
     h = client.workflow.get_handle("q", "greet", "dup")
     assert await h.result(timeout=10) == "Hello, a!"
     with pytest.raises(DuplicateJobError):  # completed but not expired yet
         await client.workflow.start(args=["b"], task_queue="q", workflow_name="greet",
                                     workflow_id="dup")
-    await asyncio.sleep(0.6)
+    await memflow_env.sleep("61 minutes")  # the environment's clock: no real wait
     h2 = await client.workflow.start(args=["b"], task_queue="q", workflow_name="greet",
                                      workflow_id="dup")
     assert await h2.result(timeout=10) == "Hello, b!"

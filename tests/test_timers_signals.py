@@ -10,6 +10,7 @@ import pytest
 
 from memflow import Client, MemFlow, Worker, workflow
 from memflow.errors import MemFlowMaxedError, MemFlowTimeoutError
+from memflow.testing import WorkflowEnvironment
 from tests.support import eventually, sql
 
 
@@ -41,23 +42,24 @@ async def test_bad_duration_is_a_clear_error_at_the_call(client: Client, dsn: st
         await h.result(timeout=10)
 
 
-async def test_a_sleeping_workflow_is_only_a_row(client: Client, dsn: str,
-                                                 namespace: str) -> None:
-    worker = await Worker.create(connection=dsn, task_queue="s", workflow=sleeper,
-                                 namespace=namespace)
-    h = await client.workflow.start(args=[1.5], task_queue="s", workflow_name="sleeper")
+async def test_a_sleeping_workflow_is_only_a_row(memflow_env: WorkflowEnvironment) -> None:
+    namespace = memflow_env.namespace
+    with memflow_env.auto_time_skipping_disabled():
+        worker = await memflow_env.worker(task_queue="s", workflow=sleeper)
+        h = await memflow_env.client.workflow.start(args=["1 day"], task_queue="s",
+                                                    workflow_name="sleeper")
 
-    async def parked() -> bool:
-        kinds = await sql(f'SELECT kind, lease_owner FROM "{namespace}".tasks')
-        return kinds == [("t", None)]
-    await eventually(parked)
-    await worker.stop()  # the worker goes away while the workflow sleeps
-    assert len(worker.cache) == 0
-    await Worker.create(connection=dsn, task_queue="s", workflow=sleeper, namespace=namespace)
-    result = await h.result(timeout=10)
-    assert result["slept"] == 1.5
+        async def parked() -> bool:
+            kinds = await sql(f'SELECT kind, lease_owner FROM "{namespace}".tasks')
+            return kinds == [("t", None)]
+        await eventually(parked)
+        await worker.stop()  # the worker goes away while the workflow sleeps
+        assert len(worker.cache) == 0
+        await memflow_env.worker(task_queue="s", workflow=sleeper)
+    result = await h.result(timeout=10)  # the day is skipped now
+    assert result["slept"] == 86400
     (step,) = (await h.export())["timeline"]
-    assert step["kind"] == "sleep" and step["duration_ms"] >= 1500
+    assert step["kind"] == "sleep" and step["duration_ms"] >= 86400 * 1000
 
 
 async def waiter(signal_id: str, timeout) -> object:

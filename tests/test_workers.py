@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from memflow import Client, Worker, activity, register_activity_worker, workflow
-from memflow.errors import MemFlowFatalError
+from memflow.errors import DuplicateJobError, MemFlowFatalError
+from memflow.testing import WorkflowEnvironment
 from tests.support import eventually, sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,16 +52,19 @@ async def hello(name: str) -> str:
     return f"hi {name}"
 
 
-async def test_pending_workflow_is_created_but_not_run(client: Client, dsn: str,
-                                                       namespace: str) -> None:
-    await Worker.create(connection=dsn, task_queue="p", workflow=hello, namespace=namespace)
+async def test_pending_workflow_is_created_but_not_run(memflow_env: WorkflowEnvironment) -> None:
+    client = memflow_env.client
+    await memflow_env.worker(task_queue="p", workflow=hello)
     h = await client.workflow.start(args=["x"], task_queue="p", workflow_name="hello",
-                                    workflow_id="later", pending=0.5)
+                                    workflow_id="later", pending="1 hour")
     assert await h.status() == -1
     assert (await h.describe()).status == "pending"
-    await asyncio.sleep(0.3)
+    await memflow_env.sleep("30 minutes")
     assert await h.status() == -1  # never run
-    await asyncio.sleep(0.3)
+    with pytest.raises(DuplicateJobError):  # the pending id is still held
+        await client.workflow.start(args=["y"], task_queue="p", workflow_name="hello",
+                                    workflow_id="later")
+    await memflow_env.sleep("31 minutes")
     h2 = await client.workflow.start(args=["y"], task_queue="p", workflow_name="hello",
                                      workflow_id="later")  # the pending id has expired
     assert await h2.result(timeout=10) == "hi y"
