@@ -40,6 +40,25 @@ async def test_a_30_day_sleep_returns_at_once(memflow_env: WorkflowEnvironment) 
     assert description.completed_at - description.created_at >= 30 * DAY
 
 
+async def hourly_for_a_day() -> list:
+    seen = []
+    for _ in range(24):
+        seen.append(await workflow.sleep_for("1 hour"))
+    return seen
+
+
+async def test_a_day_of_hourly_timers_is_skipped_timer_by_timer(
+        memflow_env: WorkflowEnvironment) -> None:
+    began = memflow_env.now()
+    await memflow_env.worker(task_queue="h", workflow=hourly_for_a_day)
+    handle = await memflow_env.client.workflow.start(args=[], task_queue="h",
+                                                     workflow_name=hourly_for_a_day)
+    assert await handle.result(timeout=30) == [3600.0] * 24
+    assert DAY <= memflow_env.now() - began < DAY + timedelta(minutes=5)
+    timeline = (await handle.export())["timeline"]
+    assert len(timeline) == 24 and all(step["duration_ms"] >= 3600_000 for step in timeline)
+
+
 async def patient(signal_id: str) -> dict:
     try:
         return {"got": await workflow.wait_for(signal_id, timeout=7 * 86400)}
