@@ -191,10 +191,16 @@ st AS (
            END,
            CASE WHEN NOT EXISTS (SELECT 1 FROM up) THEN %(dup_error)s::jsonb END,
            CASE WHEN %(is_start)s OR NOT EXISTS (SELECT 1 FROM up) THEN {{s}}.clock() END
-    ON CONFLICT DO NOTHING RETURNING status, result, error)
+    ON CONFLICT DO NOTHING RETURNING status, result, error),
+-- an exec_child refused at once (the id is live) settles now: wake the parent's thread, which
+-- otherwise would wait for a child run that will never report to it
+woken AS (SELECT %(p_run_id)s::text AS run_id, %(p_dim)s::text AS dim FROM st
+           WHERE st.status = 'failed' AND NOT %(is_start)s),
+{WAKE.strip()}
 SELECT st.status, st.result, st.error,
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue) FROM first_pass) n)
-         AS notified
+         AS notified,
+       (SELECT count(*) FROM ({NOTIFY_WOKEN}) w) AS notified_woken
   FROM st"""
     params = {"trace": None, **c.options["start"]}
     params.update(p_run_id=t.run_id, p_dim=t.dim, p_idx=c.idx, kind=c.kind, is_start=start,
