@@ -10,6 +10,7 @@ from typing import Any
 from memflow import observe, payload
 from memflow.engine.cache import ThreadCache
 from memflow.engine.results import ResultBatcher
+from memflow.engine.outcomes import cancelled_by_workflow_code
 from memflow.engine.thread import NonDeterminismError, ThreadRun
 from memflow.errors import (
     NON_RETRYABLE,
@@ -248,6 +249,8 @@ class PassRunner:
         assert thread.task is not None
         exc = thread.task.exception() if not thread.task.cancelled() else WorkflowInterruption()
         finish: tuple[str, str | None, str | None] | None = None
+        if isinstance(exc, WorkflowInterruption) and not thread.closing:
+            exc = cancelled_by_workflow_code()  # the engine did not stop this pass
         if exc is None:
             try:
                 finish = ("completed", payload.dumps(thread.task.result(), "workflow result"),
