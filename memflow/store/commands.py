@@ -297,7 +297,8 @@ fin AS (
            expire_at = {{s}}.clock()
                        + coalesce(%(expire)s::float8, expire_seconds) * interval '1 second'
      WHERE run_id IN (SELECT run_id FROM tree)
-    RETURNING workflow_id, run_id, parent_run_id, parent_dim, parent_idx, status, result, error),
+    RETURNING workflow_id, run_id, parent_run_id, parent_dim, parent_idx, status, result, error,
+              signal_in),
 gone AS (DELETE FROM {{s}}.tasks WHERE run_id IN (SELECT run_id FROM fin)),
 {SETTLE_PARENT}{WAKE.strip()}
 SELECT (SELECT count(*) FROM fin) AS stopped,
@@ -332,8 +333,8 @@ _FINISH_RUN_CTES = f"""fin AS (
            completed_at = {{s}}.clock(), updated_at = {{s}}.clock(), version = version + 1,
            expire_at = {{s}}.clock() + expire_seconds * interval '1 second'
      WHERE run_id = %(run_id)s AND status = 'running'
-    RETURNING workflow_id, parent_run_id, parent_dim, parent_idx, status, result, error,
-              signal_in, version),
+    RETURNING workflow_id, run_id, parent_run_id, parent_dim, parent_idx, status, result,
+              error, signal_in, version),
 gone AS (DELETE FROM {{s}}.tasks t USING fin
            WHERE t.run_id = %(run_id)s AND (t.dim = '' OR fin.signal_in IS NOT TRUE
                                             OR fin.status <> 'completed')),

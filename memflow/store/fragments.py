@@ -67,9 +67,14 @@ first_pass AS (
     RETURNING queue
 )"""
 
-# Settles the step of a parent that waits for the runs in CTE ``fin`` (exec_child), and wakes it.
+# Settles what waits for the runs in CTE ``fin`` that just ended, and wakes it (CTE ``woken``):
+# the step of a parent that waits for the run (exec_child), and — since hook threads end with
+# their run (unless it completed with ``signal_in`` true, keeping its hook channel open) — the
+# run's open hook threads, which are closed, and the exec_hook steps that awaited them, which
+# fail with a clear error. ``fin`` returns workflow_id, run_id, parent_run_id, parent_dim,
+# parent_idx, status, result, error and signal_in.
 SETTLE_PARENT = """
-woken AS (
+settled AS (
     UPDATE {s}.steps s
        SET status = CASE WHEN fin.status = 'completed' THEN 'done' ELSE 'failed' END,
            result = fin.result, error = fin.error, completed_at = {s}.clock()
@@ -77,4 +82,22 @@ woken AS (
      WHERE s.run_id = fin.parent_run_id AND s.dim = fin.parent_dim AND s.idx = fin.parent_idx
        AND s.status = 'pending' AND s.kind = 'exec_child'
     RETURNING s.run_id, s.dim),
+hooks_shut AS (
+    UPDATE {s}.threads th
+       SET status = 'failed', completed_at = now(),
+           error = jsonb_build_object(
+               'message', 'hook ' || th.name || ' of workflow ' || fin.workflow_id
+                          || ' ended with its run (' || fin.status || ')',
+               'code', 598, 'type', 'MemFlowFatalError', 'stack', '')
+      FROM fin
+     WHERE th.run_id = fin.run_id AND th.status = 'running'
+       AND NOT (fin.status = 'completed' AND fin.signal_in IS TRUE)
+    RETURNING th.parent_run_id, th.parent_dim, th.parent_idx, th.error),
+hook_waiters AS (
+    UPDATE {s}.steps s SET status = 'failed', error = hooks_shut.error, completed_at = now()
+      FROM hooks_shut
+     WHERE s.run_id = hooks_shut.parent_run_id AND s.dim = hooks_shut.parent_dim
+       AND s.idx = hooks_shut.parent_idx AND s.status = 'pending' AND s.kind = 'exec_hook'
+    RETURNING s.run_id, s.dim),
+woken AS (SELECT run_id, dim FROM settled UNION SELECT run_id, dim FROM hook_waiters),
 """
