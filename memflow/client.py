@@ -74,13 +74,16 @@ class WorkflowClient:
         return WorkflowHandle(self._client, ns_name, wf_id, task_queue, name, run_id)
 
     def get_handle(self, task_queue: str | None = None, workflow_name: Any = None,
-                   workflow_id: str | None = None,
-                   namespace: str | None = None) -> WorkflowHandle:
-        """A handle on the latest run of ``workflow_id`` (no I/O)."""
+                   workflow_id: str | None = None, namespace: str | None = None,
+                   run_id: str | None = None) -> WorkflowHandle:
+        """A handle on the latest run of ``workflow_id``, or bound to its run ``run_id``
+        (which stays readable after the id is reused); no I/O."""
         ns_name = validate_namespace(namespace or self._client.namespace)
         name = None if workflow_name is None else function_name(workflow_name)
+        if run_id is not None:
+            check_id(run_id, "run_id")
         return WorkflowHandle(self._client, ns_name, check_id(workflow_id, "workflow_id"),
-                              task_queue, name)
+                              task_queue, name, run_id)
 
     async def signal(self, signal_id: str, data: Any = None,
                      namespace: str | None = None) -> None:

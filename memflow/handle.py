@@ -41,7 +41,13 @@ class WorkflowDescription:
 
 
 class WorkflowHandle:
-    """A reference to the latest run of a workflow id in a namespace (no I/O to create)."""
+    """A reference to one run of a workflow id in a namespace (no I/O to create).
+
+    With a ``run_id`` (a handle from ``start``, or ``get_handle(..., run_id=...)``) the handle
+    is bound to that run: it keeps reading that run's own result, state and history after the
+    id has been reused by a new run. Without one it follows the latest run of the id, and
+    ``run_id`` shows the run it read last.
+    """
 
     def __init__(self, client: Client, namespace: str, workflow_id: str,
                  task_queue: str | None = None, workflow_name: str | None = None,
@@ -52,6 +58,7 @@ class WorkflowHandle:
         self.task_queue = task_queue
         self.workflow_name = workflow_name
         self.run_id = run_id
+        self.bound = run_id is not None
 
     def __repr__(self) -> str:
         return f"WorkflowHandle({self.workflow_id!r}, namespace={self.namespace!r})"
@@ -60,17 +67,21 @@ class WorkflowHandle:
         return await self.client._namespace(self.namespace)
 
     async def _row(self) -> dict[str, Any]:
-        row = await (await self._ns()).get(self.workflow_id)
+        row = await (await self._ns()).get(self.workflow_id, self._bound_run())
         if row is None:
             raise WorkflowNotFoundError(self.workflow_id)
         self.run_id = row["run_id"]
         return row
 
+    def _bound_run(self) -> str | None:
+        return self.run_id if self.bound else None
+
     async def result(self, state: bool = False, throw_on_error: bool = True,
                      timeout: float | None = None) -> Any:
-        """The workflow's return value, once it has one; a failure raises its error class.
+        """The run's return value, once it has one; a failure raises its error class.
 
-        ``timeout`` (seconds) raises ``TimeoutError`` without affecting the workflow.
+        ``state=True`` (the seed's flag: read the stored state before subscribing) returns the
+        same value. ``timeout`` (seconds) raises ``TimeoutError`` without affecting the run.
         """
         ns = await self._ns()
         done = asyncio.Event()
@@ -82,12 +93,12 @@ class WorkflowHandle:
             await ns.store.notifier.wait_listening(ns.namespace)
             while True:
                 done.clear()
-                row = await ns.outcome(self.workflow_id)
+                row = await ns.outcome(self.workflow_id, self._bound_run())
                 if row is None:
                     raise WorkflowNotFoundError(self.workflow_id)
                 self.run_id = row["run_id"]
                 if row["status"] in ("completed", "failed", "interrupted"):
-                    return self._outcome(row, state, throw_on_error)
+                    return self._outcome(row, throw_on_error)
                 # notifications wake us; the poll only guards against a lost one
                 wait = 30.0
                 if deadline is not None:
@@ -102,9 +113,7 @@ class WorkflowHandle:
         finally:
             unsubscribe()
 
-    def _outcome(self, row: dict[str, Any], state: bool, throw_on_error: bool) -> Any:
-        if state:
-            return _state(row)
+    def _outcome(self, row: dict[str, Any], throw_on_error: bool) -> Any:
         status = row["status"]
         if status == "completed":
             return row["result"]
@@ -155,11 +164,12 @@ class WorkflowHandle:
         doc = {"message": reason or f"workflow {self.workflow_id} was interrupted", "code": 410,
                "type": "MemFlowInterruptedError", "stack": "", "throw": bool(throw)}
         await (await self._ns()).interrupt(self.workflow_id, payload.dumps(doc), descend,
-                                           expire)
+                                           expire, self._bound_run())
 
     async def export(self, allow: list[str] | None = None, block: list[str] | None = None,
                      values: bool = True) -> dict[str, Any]:
-        """The run as a document: ``data``, ``state``, ``status``, ``timeline``, ``transitions``."""
+        """The run as a document: ``data`` (its search fields, by name), ``state``, ``status``,
+        ``timeline``, ``transitions``, and ``run`` (ids, name, queue, arguments, entity)."""
         row = await self._row()
         steps = await (await self._ns()).steps(row["run_id"])
         timeline = []
@@ -176,12 +186,12 @@ class WorkflowHandle:
                 entry["error"] = s["error"]
             timeline.append(entry)
         out = {
-            "data": {"workflow_id": row["workflow_id"], "run_id": row["run_id"],
-                     "workflow_name": row["name"], "task_queue": row["task_queue"],
-                     "args": row["args"] if values else None,
-                     "parent_workflow_id": row["parent_id"],
-                     "entity": row["entity"] if values else None,
-                     "search": row["search"] if values else None},
+            "data": dict(row["search"] or {}) if values else {},
+            "run": {"workflow_id": row["workflow_id"], "run_id": row["run_id"],
+                    "workflow_name": row["name"], "task_queue": row["task_queue"],
+                    "args": row["args"] if values else None,
+                    "parent_workflow_id": row["parent_id"],
+                    "entity": row["entity"] if values else None},
             "state": _state(row),
             "status": row["status"],
             "timeline": timeline,
@@ -209,6 +219,7 @@ class WorkflowHandle:
 def _state(row: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"done": row["status"] in ("completed", "failed", "interrupted"),
                            "response": row["result"]}
-    if row["error"] is not None:
+    quiet = row["status"] == "interrupted" and (row["error"] or {}).get("throw") is False
+    if row["error"] is not None and not quiet:
         out["$error"] = {k: row["error"].get(k) for k in ("message", "code", "stack")}
     return out

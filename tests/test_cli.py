@@ -174,7 +174,7 @@ async def test_worker_start_signal_result_list_show_interrupt(namespace: str) ->
     doc = json.loads(r.out)
     assert doc["status"] == "completed" and doc["state"]["response"] == "HELLO, BOB"
     assert [s["kind"] for s in doc["timeline"]] == ["activity", "sleep"]
-    assert doc["data"]["args"] == ["Bob"] and doc["describe"]["workflow_name"] == "loud_greet"
+    assert doc["run"]["args"] == ["Bob"] and doc["describe"]["workflow_name"] == "loud_greet"
 
 
 async def test_activity_worker_on_its_own_queue_from_a_file_path(namespace: str) -> None:
@@ -208,7 +208,7 @@ async def test_hook_command(namespace: str) -> None:
 
 
 async def _finished_runs(namespace: str) -> Client:
-    """Three finished runs (one id run twice, leaving an orphaned run) and one running."""
+    """Three finished runs (one id run twice, its first run archived) and one running."""
     await Worker.create(connection=DSN, task_queue="cliq", namespace=namespace,
                         workflow=cli_workflows.WORKFLOWS, activities=cli_workflows.ACTIVITIES)
     client = Client(connection=DSN, namespace=namespace)
@@ -232,21 +232,21 @@ async def test_prune(namespace: str) -> None:
     assert (await sql(steps))[0][0] == 7  # 3 runs x 2 steps + the live wait
 
     r = await cli("db", "prune", "--dry-run", "--older-than", "0s", "--namespace", namespace)
-    assert r.out.strip() == ("would remove 2 finished workflows older than 0 s and the rows "
-                             "of 1 orphaned runs"), r.err
+    assert r.out.strip() == ("would remove 3 finished workflows older than 0 s and the rows "
+                             "of 0 orphaned runs"), r.err
 
     r = await cli("db", "prune", "--namespace", namespace)  # default: older than 7 days
     assert r.code == 0, r.err
     assert r.out.startswith("removed 0 finished workflows older than 7d (0 steps")
-    assert "and 1 orphaned runs (2 steps, 0 threads, 0 tasks)" in r.out
-    assert (await sql(steps))[0][0] == 5
+    assert "and 0 orphaned runs (0 steps, 0 threads, 0 tasks)" in r.out
+    assert (await sql(steps))[0][0] == 7  # the archived run keeps its steps
     assert [w[0] for w in await sql(workflows)] == ["again", "live", "other"]
 
     r = await cli("db", "prune", "--older-than", "0s", "--batch-size", "1",
                   "--namespace", namespace)
     assert r.code == 0, r.err
-    assert r.out.startswith("removed 2 finished workflows older than 0 s (4 steps, 0 threads")
-    assert "pruned 1 workflows" in r.err and "pruned 2 workflows" in r.err  # progress
+    assert r.out.startswith("removed 3 finished workflows older than 0 s (6 steps, 0 threads")
+    assert "pruned 1 workflows" in r.err and "pruned 3 workflows" in r.err  # progress
     assert [w[0] for w in await sql(workflows)] == ["live"]
     assert (await sql(steps))[0][0] == 1  # the live run keeps its step
 

@@ -132,7 +132,7 @@ async def test_every_entity_method_in_a_workflow(client: Client, dsn: str,
     assert out["delete"] == final
     assert await handle.entity() == final
     exported = await handle.export()
-    assert exported["data"]["entity"] == final
+    assert exported["run"]["entity"] == final
     steps = [(s["kind"], s["name"], s["status"]) for s in exported["timeline"]]
     assert len(steps) == 16  # workflow.entity() itself takes no step
     assert steps[0] == ("entity", "set", "done") and steps[-1] == ("entity", "delete", "done")

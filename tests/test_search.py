@@ -59,7 +59,7 @@ async def test_every_search_method_in_a_workflow(client: Client, dsn: str,
     assert await handle.query_state(["count", "origin", "price", "nope"]) == {
         "count": "7", "origin": "seed", "price": "0.3", "nope": None}
     exported = await handle.export()
-    assert exported["data"]["search"] == {
+    assert exported["data"] == {
         "origin": "seed", "name": "Bea", "count": "7", "flag": "true", "visits": "2.5",
         "price": "0.3", "ratio": "1.21", "stage": "done", "n": "1"}
     names = [(s["kind"], s["name"]) for s in exported["timeline"]]

@@ -79,7 +79,7 @@ async def _show(env: Env, workflow_id: str) -> tuple[Any, dict[str, Any]]:
 
 def show_lines(d: Any, exported: dict[str, Any]) -> list[str]:
     """The text of ``memflow show``."""
-    data = exported.get("data", {})
+    data = exported.get("run", {})
     state = exported.get("state", {})
     tty = render.stdout_tty()
     wide = render.width() - 14 if tty else None
@@ -111,7 +111,7 @@ def show_lines(d: Any, exported: dict[str, Any]) -> list[str]:
         entity = render.compact(data.get("entity"))
         lines.append(field("entity", f"{entity}  (type {d.entity_type})" if d.entity_type
                            else entity))
-    search = data.get("search") or {}
+    search = exported.get("data") or {}
     if search:
         lines.append(field("search", ", ".join(f"{k}={v}" for k, v in sorted(search.items()))))
     for child in d.children:

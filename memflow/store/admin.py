@@ -15,7 +15,8 @@ from memflow.store.base import Store, validate_namespace
 FINISHED = ("completed", "failed", "interrupted")
 MEMFLOW_TABLES = ("migrations", "workflows", "steps", "tasks")
 
-# Finished runs past their retention, oldest first, with everything they own — except runs
+# Finished runs past their retention (current ones first, then archived old runs of reused
+# ids, at most ``limit`` in all), oldest first, with everything they own — except runs
 # with a hook thread still running (a workflow started with signal_in=True accepts hooks after
 # it completes). Rows are taken FOR UPDATE SKIP LOCKED: a run that a worker or a client holds
 # right now waits for the next batch. Child tables are deleted by the run ids the same
@@ -33,28 +34,33 @@ _PRUNE_BATCH = f"""WITH victims AS (
      ORDER BY completed_at
      LIMIT %(limit)s
        FOR UPDATE SKIP LOCKED),
-gone AS (DELETE FROM {{s}}.workflows w USING victims v WHERE w.run_id = v.run_id
-         RETURNING w.run_id),
+archived AS (
+    SELECT run_id FROM {{s}}.runs w
+     WHERE {_PRUNABLE}
+     ORDER BY completed_at
+     LIMIT %(limit)s - (SELECT count(*) FROM victims)
+       FOR UPDATE SKIP LOCKED),
+gone_current AS (DELETE FROM {{s}}.workflows w USING victims v WHERE w.run_id = v.run_id
+                 RETURNING w.run_id),
+gone_archived AS (DELETE FROM {{s}}.runs w USING archived v WHERE w.run_id = v.run_id
+                  RETURNING w.run_id),
+gone AS (SELECT run_id FROM gone_current UNION ALL SELECT run_id FROM gone_archived),
 st AS (DELETE FROM {{s}}.steps WHERE run_id IN (SELECT run_id FROM gone) RETURNING 1),
 th AS (DELETE FROM {{s}}.threads WHERE run_id IN (SELECT run_id FROM gone) RETURNING 1),
 tk AS (DELETE FROM {{s}}.tasks WHERE run_id IN (SELECT run_id FROM gone) RETURNING 1)
 SELECT (SELECT count(*) FROM gone) AS workflows, (SELECT count(*) FROM st) AS steps,
        (SELECT count(*) FROM th) AS threads, (SELECT count(*) FROM tk) AS tasks"""
 
-# Run ids that own steps, threads or tasks but have no workflows row any more: the old runs of
-# ids that were started again (a new run replaces the row), or leftovers of older versions.
-_ORPHAN_RUNS = """
-    (SELECT s.run_id FROM {s}.steps s
-      WHERE NOT EXISTS (SELECT 1 FROM {s}.workflows w WHERE w.run_id = s.run_id)
-      LIMIT %(limit)s)
+# Run ids that own steps, threads or tasks but have no run row any more, current or archived:
+# leftovers of runs replaced before runs were archived (older versions), or of a crash.
+_NO_RUN = """NOT EXISTS (SELECT 1 FROM {{s}}.workflows w WHERE w.run_id = {t}.run_id)
+        AND NOT EXISTS (SELECT 1 FROM {{s}}.runs r WHERE r.run_id = {t}.run_id)"""
+_ORPHAN_RUNS = f"""
+    (SELECT s.run_id FROM {{s}}.steps s WHERE {_NO_RUN.format(t="s")} LIMIT %(limit)s)
     UNION
-    (SELECT t.run_id FROM {s}.threads t
-      WHERE NOT EXISTS (SELECT 1 FROM {s}.workflows w WHERE w.run_id = t.run_id)
-      LIMIT %(limit)s)
+    (SELECT t.run_id FROM {{s}}.threads t WHERE {_NO_RUN.format(t="t")} LIMIT %(limit)s)
     UNION
-    (SELECT k.run_id FROM {s}.tasks k
-      WHERE NOT EXISTS (SELECT 1 FROM {s}.workflows w WHERE w.run_id = k.run_id)
-      LIMIT %(limit)s)"""
+    (SELECT k.run_id FROM {{s}}.tasks k WHERE {_NO_RUN.format(t="k")} LIMIT %(limit)s)"""
 
 _PRUNE_ORPHANS = f"""WITH orphan AS ({_ORPHAN_RUNS}),
 st AS (DELETE FROM {{s}}.steps WHERE run_id IN (SELECT run_id FROM orphan)
@@ -97,7 +103,8 @@ class AdminQueries:
         """What ``prune`` would remove now: finished runs past ``older_than`` seconds, and runs
         whose rows are orphaned (counted up to 1,000,000)."""
         rows = await self.store.fetch(self.q(f"""SELECT
-  (SELECT count(*) FROM {{s}}.workflows w WHERE {_PRUNABLE}) AS workflows,
+  (SELECT count(*) FROM {{s}}.workflows w WHERE {_PRUNABLE})
+    + (SELECT count(*) FROM {{s}}.runs w WHERE {_PRUNABLE}) AS workflows,
   (SELECT count(*) FROM ({_ORPHAN_RUNS}) o) AS orphan_runs"""), {
             "finished": list(FINISHED), "age": older_than, "limit": 1_000_000})
         return {k: int(v) for k, v in rows[0].items()} if rows else {}

@@ -287,6 +287,7 @@ def interrupt_sql(step: bool) -> str:
     return f"""WITH RECURSIVE {head} tree AS (
     SELECT run_id FROM {{s}}.workflows
      WHERE workflow_id = %(target_id)s AND status IN ('running', 'pending') {guard}
+       AND (%(target_run)s::text IS NULL OR run_id = %(target_run)s)
     UNION ALL
     SELECT c.run_id FROM {{s}}.workflows c JOIN tree ON c.parent_run_id = tree.run_id
      WHERE %(descend)s AND c.status IN ('running', 'pending')),
@@ -311,6 +312,7 @@ def interrupt(t: Thread, c: Command, channel: str) -> list[Statement]:
     """Interrupt a workflow from a workflow, once across replays."""
     params = step_params(t, c, "done")
     params.update(c.options["interrupt"], channel=channel)
+    params.setdefault("target_run", None)
     return [(interrupt_sql(step=True), params)]
 
 

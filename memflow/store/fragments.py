@@ -30,9 +30,37 @@ wk AS (
 NOTIFY_WOKEN = ("SELECT pg_notify(%(channel)s, 'q:' || queue) "
                 "FROM (SELECT DISTINCT queue FROM wk) woken_queues")
 
+# The columns a run is archived with (``runs`` was created LIKE ``workflows`` in migration 5:
+# a migration that adds a column to ``workflows`` adds it to ``runs`` and here too).
+RUN_COLUMNS = """workflow_id, run_id, name, task_queue, status, args, result, error,
+    entity_type, entity, search, config, attempt, signal_in, parent_id, parent_run_id,
+    parent_dim, parent_idx, created_at, updated_at, completed_at, expire_seconds, expire_at"""
+
+# The old run of a reused id, copied to ``runs`` in the statement that replaces it (the CTEs
+# see the row as it was before the statement), under the same conditions as the replacement
+# and the same ``{guard}``. Its hook threads still open (``signal_in=True``) are closed and
+# their tasks dropped: the id now names another run.
+ARCHIVE = f"""arch AS (
+    INSERT INTO {{s}}.runs ({RUN_COLUMNS})
+    SELECT {RUN_COLUMNS} FROM {{s}}.workflows
+     WHERE workflow_id = %(workflow_id)s AND status <> 'running' AND expire_at IS NOT NULL
+       AND expire_at <= now() AND EXISTS (SELECT 1 {{guard}})
+    ON CONFLICT (run_id) DO NOTHING
+    RETURNING run_id),
+arch_threads AS (
+    UPDATE {{s}}.threads SET status = 'failed', completed_at = now(),
+           error = jsonb_build_object('message', 'hook ' || name || ' ended: its workflow id '
+                                      || %(workflow_id)s::text || ' was reused by a new run',
+                                      'code', 598, 'type', 'MemFlowFatalError', 'stack', '')
+     WHERE run_id IN (SELECT run_id FROM arch) AND status = 'running'),
+arch_tasks AS (DELETE FROM {{s}}.tasks WHERE run_id IN (SELECT run_id FROM arch)),"""
+
 # Starts a workflow run (a fresh id, or an id whose previous run has expired) and enqueues its
-# first pass unless it is created pending. Expects %(…)s parameters named as below.
+# first pass unless it is created pending. Expects %(…)s parameters named as below. When the
+# id is reused, ``ARCHIVE`` first copies the old run into ``runs`` (so it stays readable by
+# its run id; its steps are keyed by run id and stay too) and closes what of it still ran.
 START = """
+""" + ARCHIVE + """
 up AS (
     INSERT INTO {s}.workflows AS cur (workflow_id, run_id, name, task_queue, status, args,
         entity_type, search, config, signal_in, parent_id, parent_run_id, parent_dim,

@@ -149,6 +149,14 @@ BEGIN
 END
 $$;
 """),
+    (5, """
+-- Old runs of reused ids, moved here by the statement that starts the new run, so a handle
+-- bound to an old run keeps reading it (its steps are keyed by run_id and stay in ``steps``).
+CREATE TABLE {s}.runs (LIKE {s}.workflows INCLUDING DEFAULTS);
+ALTER TABLE {s}.runs ADD PRIMARY KEY (run_id);
+CREATE INDEX runs_by_workflow ON {s}.runs (workflow_id);
+CREATE INDEX runs_completed ON {s}.runs (completed_at);
+"""),
     (7, """
 -- The namespace's engine clock: every due time and recorded time in the store's SQL reads it.
 -- An inlinable STABLE function, so in normal mode it is exactly now(); a time-skipping test

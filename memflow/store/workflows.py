@@ -12,6 +12,20 @@ WORKFLOW_COLUMNS = """workflow_id, run_id, name, task_queue, status, args, resul
     parent_dim, parent_idx, created_at, updated_at, completed_at, expire_seconds, expire_at"""
 
 
+# One run by its id: the current row of the workflow id, or an archived run of it.
+_RUN_BY_ID = f"""SELECT {WORKFLOW_COLUMNS} FROM {{s}}.workflows
+ WHERE workflow_id = %(id)s AND run_id = %(run)s
+UNION ALL
+SELECT {WORKFLOW_COLUMNS} FROM {{s}}.runs WHERE run_id = %(run)s AND workflow_id = %(id)s
+LIMIT 1"""
+
+_OUTCOMES = """SELECT workflow_id, run_id, status, result, error, true AS current
+  FROM {s}.workflows WHERE workflow_id = ANY(%(ids)s)
+UNION ALL
+SELECT workflow_id, run_id, status, result, error, false AS current
+  FROM {s}.runs WHERE run_id = ANY(%(runs)s)"""
+
+
 class WorkflowQueries:
     """Workflow statements of a namespace (mixed into NamespaceStore)."""
 
@@ -30,26 +44,40 @@ class WorkflowQueries:
         current = await self.get(params["workflow_id"])
         return current is not None and current["run_id"] == params["run_id"]
 
-    async def get(self, workflow_id: str) -> dict[str, Any] | None:
-        """The latest run of ``workflow_id``, or None."""
-        rows = await self.store.fetch(self.q(f"SELECT {WORKFLOW_COLUMNS} FROM {{s}}.workflows "
-                                             "WHERE workflow_id = %(id)s"), {"id": workflow_id})
+    async def get(self, workflow_id: str, run_id: str | None = None) -> dict[str, Any] | None:
+        """The latest run of ``workflow_id`` (or its run ``run_id``, archived ones included),
+        or None."""
+        if run_id is None:
+            rows = await self.store.fetch(self.q(
+                f"SELECT {WORKFLOW_COLUMNS} FROM {{s}}.workflows WHERE workflow_id = %(id)s"),
+                {"id": workflow_id})
+        else:
+            rows = await self.store.fetch(self.q(_RUN_BY_ID), {"id": workflow_id, "run": run_id})
         return rows[0] if rows else None
 
-    async def outcome(self, workflow_id: str) -> dict[str, Any] | None:
-        """Just what awaiting a result needs: the latest run's id, status, result and error.
-        The reads of one event-loop tick (many handles awaiting) share one statement."""
+    async def outcome(self, workflow_id: str,
+                      run_id: str | None = None) -> dict[str, Any] | None:
+        """Just what awaiting a result needs: the run's id, status, result and error — of the
+        latest run, or of run ``run_id`` (archived ones included). The reads of one
+        event-loop tick (many handles awaiting) share one statement."""
         batcher = self.__dict__.get("_outcomes")
         if batcher is None:
             batcher = self.__dict__["_outcomes"] = TickBatcher(self._outcomes_of)
-        found: dict[str, Any] | None = await batcher.get(workflow_id)
+        found: dict[str, Any] | None = await batcher.get((workflow_id, run_id))
         return found
 
-    async def _outcomes_of(self, workflow_ids: list[str]) -> dict[str, dict[str, Any]]:
-        rows = await self.store.fetch(self.q(
-            "SELECT workflow_id, run_id, status, result, error FROM {s}.workflows "
-            "WHERE workflow_id = ANY(%(ids)s)"), {"ids": workflow_ids})
-        return {r["workflow_id"]: r for r in rows}
+    async def _outcomes_of(self, keys: list[tuple[str, str | None]]
+                           ) -> dict[tuple[str, str | None], dict[str, Any]]:
+        rows = await self.store.fetch(self.q(_OUTCOMES), {
+            "ids": [k[0] for k in keys], "runs": [k[1] for k in keys if k[1] is not None]})
+        latest = {r["workflow_id"]: r for r in rows if r.pop("current")}
+        by_run = {(r["workflow_id"], r["run_id"]): r for r in rows}
+        found: dict[tuple[str, str | None], dict[str, Any]] = {}
+        for key in keys:
+            row = latest.get(key[0]) if key[1] is None else by_run.get((key[0], key[1]))
+            if row is not None:
+                found[key] = row
+        return found
 
     async def children(self, run_id: str) -> list[dict[str, Any]]:
         """The child runs started by ``run_id``."""
@@ -83,11 +111,12 @@ UPDATE {s}.tasks SET lease_owner = NULL,
                                      "token": task.attempts, "delay": delay})
 
     async def interrupt(self, workflow_id: str, error_json: str, descend: bool,
-                        expire: float | None) -> int:
-        """Interrupt a live run (and its live descendants); returns how many runs stopped."""
+                        expire: float | None, run_id: str | None = None) -> int:
+        """Interrupt a live run (and its live descendants) — the latest of ``workflow_id``, or
+        only run ``run_id`` if it is still the live one; returns how many runs stopped."""
         rows = await self.store.fetch(self.q(interrupt_sql(step=False)), {
-            "target_id": workflow_id, "descend": descend, "ierror": error_json,
-            "expire": expire, "channel": self.namespace})
+            "target_id": workflow_id, "target_run": run_id, "descend": descend,
+            "ierror": error_json, "expire": expire, "channel": self.namespace})
         return int(rows[0]["stopped"]) if rows else 0
 
     async def steps(self, run_id: str) -> list[dict[str, Any]]:
