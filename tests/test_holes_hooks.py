@@ -33,8 +33,9 @@ WFS = [hk_target, hk_hook, hk_caller]
 
 
 async def _hook_running(namespace: str, target: str) -> bool:
-    rows = await sql(f'SELECT count(*) FROM "{namespace}".threads th JOIN "{namespace}".workflows w '
-                     "USING (run_id) WHERE w.workflow_id = %s AND th.status = 'running'", target)
+    rows = await sql(f'SELECT count(*) FROM "{namespace}".threads th '
+                     f'JOIN "{namespace}".workflows w USING (run_id) '
+                     "WHERE w.workflow_id = %s AND th.status = 'running'", target)
     return rows[0][0] == 1
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from memflow import observe, payload
 from memflow.engine.cache import ThreadCache
-from memflow.engine.results import ResultBatcher
 from memflow.engine.outcomes import cancelled_by_workflow_code
+from memflow.engine.results import ResultBatcher
 from memflow.engine.thread import NonDeterminismError, ThreadRun
 from memflow.errors import (
     NON_RETRYABLE,
