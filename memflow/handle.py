@@ -38,6 +38,10 @@ class WorkflowDescription:
     children: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
     entity_type: str | None = None
+    parked: list[dict[str, Any]] = field(default_factory=list)
+    """Tasks of the run parked after repeated engine failures (poison work), each with its
+    ``kind``, ``queue``, ``dim``, ``idx``, ``failures``, ``error`` and ``parked_at``; while
+    the run is live, ``error`` is the first one's error."""
 
 
 class WorkflowHandle:
@@ -142,15 +146,20 @@ class WorkflowHandle:
         return STATUS_CODES[(await self._row())["status"]]
 
     async def describe(self) -> WorkflowDescription:
-        """The run's status, times, parent and children."""
+        """The run's status, times, parent, children, error and parked tasks."""
         row = await self._row()
-        children = await (await self._ns()).children(row["run_id"])
+        ns = await self._ns()
+        children = await ns.children(row["run_id"])
+        parked = await ns.parked_tasks(row["run_id"])
+        error = row["error"]
+        if error is None and parked and row["status"] in ("running", "pending"):
+            error = parked[0]["error"]
         return WorkflowDescription(
             workflow_id=row["workflow_id"], run_id=row["run_id"], workflow_name=row["name"],
             task_queue=row["task_queue"], status=row["status"], created_at=row["created_at"],
             completed_at=row["completed_at"], attempt=row["attempt"],
-            parent_workflow_id=row["parent_id"], children=children, error=row["error"],
-            entity_type=row["entity_type"])
+            parent_workflow_id=row["parent_id"], children=children, error=error,
+            entity_type=row["entity_type"], parked=parked)
 
     async def signal(self, signal_id: str, data: Any = None) -> None:
         """Send a signal (the same as ``client.workflow.signal``)."""

@@ -27,6 +27,8 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "lease_seconds": 30.0,   # how long a claimed task is held before another worker may take it
     "poll_seconds": 10.0,    # safety-net poll when no notification arrives
     "cache_size": 512,       # blocked workflow threads kept in memory (the sticky cache)
+    "max_task_failures": 10,        # engine failures of one task before it is parked
+    "failure_backoff_seconds": 1.0,  # first delay after such a failure (doubled, at most 30 s)
     "log_level": None,
     "metrics_port": None,    # serve Prometheus metrics on this port (0: any free port)
 }
@@ -45,9 +47,20 @@ def _options(options: dict[str, Any] | None) -> dict[str, Any]:
     if port is not None and not metrics.INSTALLED:
         raise ImportError("the metrics_port option needs prometheus_client: "
                           "pip install 'memflow[metrics]'")
+    _failure_options(merged)  # bad values fail here, before any connection
     if merged["log_level"]:
         logging.getLogger("memflow").setLevel(str(merged["log_level"]).upper())
     return merged
+
+
+def _failure_options(options: dict[str, Any]) -> dict[str, Any]:
+    bound, backoff = options["max_task_failures"], options["failure_backoff_seconds"]
+    if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+        raise ValueError("max_task_failures must be a positive int")
+    if isinstance(backoff, bool) or not isinstance(backoff, int | float) or not (
+            0 <= backoff <= 30):
+        raise ValueError("failure_backoff_seconds must be a number of seconds in [0, 30]")
+    return {"max_failures": bound, "failure_backoff": float(backoff)}
 
 
 def _functions(workflow: Any) -> dict[str, Callable[..., Any]]:
@@ -78,7 +91,8 @@ class Worker:
         self.consumer = Consumer(ns, [task_queue, f"{task_queue}-activity"], self._handle,
                                  concurrency=int(options["concurrency"]),
                                  lease=float(options["lease_seconds"]),
-                                 poll=float(options["poll_seconds"]))
+                                 poll=float(options["poll_seconds"]),
+                                 **_failure_options(options))
         self.runner = PassRunner(ns, functions, self.cache, make_main,
                                  owner=self.consumer.owner, lease=self.consumer.lease,
                                  local_queues=frozenset({f"{task_queue}-activity"}),
@@ -162,7 +176,8 @@ class ActivityWorker:
         self.consumer = Consumer(ns, [f"{queue}-activity"], self._handle,
                                  concurrency=int(options["concurrency"]),
                                  lease=float(options["lease_seconds"]),
-                                 poll=float(options["poll_seconds"]))
+                                 poll=float(options["poll_seconds"]),
+                                 **_failure_options(options))
         self.results = ResultBatcher(ns, self.consumer.owner, self.consumer.lease)
         self.metrics: WorkerMetrics | None = None
         self._stopped = asyncio.Event()

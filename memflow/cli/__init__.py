@@ -5,7 +5,7 @@ Postgres), ``--namespace`` (default ``memflow``) and ``--debug``. Errors are one
 with exit code 1; bad arguments exit with code 2.
 
 - ``workers``: ``memflow worker`` and ``memflow demo``
-- ``workflows``: ``start``, ``result``, ``signal``, ``interrupt``, ``hook``
+- ``workflows``: ``start``, ``result``, ``signal``, ``interrupt``, ``hook``, ``unpark``
 - ``browse``: ``list``, ``show``
 - ``db``: ``db migrate``, ``db prune``, ``db info``
 - ``dashboard``: ``memflow dashboard`` (the web UI)
@@ -29,6 +29,7 @@ from memflow.cli.workflows import (
     result_command,
     signal_command,
     start_command,
+    unpark_command,
 )
 
 
@@ -66,7 +67,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 for _command in (worker_command, start_command, result_command, signal_command,
                  interrupt_command, hook_command, list_command, show_command, db_group,
-                 demo_command, dashboard_command):
+                 demo_command, dashboard_command, unpark_command):
     main.add_command(_command)
 
 __all__ = ["main"]

@@ -107,6 +107,12 @@ def show_lines(d: Any, exported: dict[str, Any]) -> list[str]:
         lines.append(field("result", render.compact(state.get("response")), fg="green"))
     elif d.error:
         lines.append(field("error", render.error_line(d.error), fg="red"))
+    for task in getattr(d, "parked", None) or []:
+        kind = {"w": "pass", "a": "activity", "t": "timer"}.get(task["kind"], task["kind"])
+        where = f"thread {task['dim'] or 'main'}" + (
+            f" step {task['idx']}" if task["idx"] is not None else "")
+        lines.append(field("parked", f"{kind} task on {task['queue']} ({where}) after "
+                                     f"{task['failures']} failures", fg="red"))
     if d.entity_type or data.get("entity"):
         entity = render.compact(data.get("entity"))
         lines.append(field("entity", f"{entity}  (type {d.entity_type})" if d.entity_type

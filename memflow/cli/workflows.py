@@ -17,6 +17,7 @@ from memflow.cli.common import (
     json_list,
     json_value,
     note,
+    open_namespace,
     out,
     run,
     to_json,
@@ -171,6 +172,24 @@ def interrupt_command(env: Env, workflow_id: str, reason: str | None, descend: b
 
     run(env, go())
     out(f"interrupted workflow {workflow_id}")
+
+
+@click.command("unpark", short_help="Retry the parked (poison) tasks of a workflow.")
+@click.argument("workflow_id")
+@common_options
+def unpark_command(env: Env, workflow_id: str) -> None:
+    """Make the tasks of a workflow that were parked after repeated engine failures visible
+    again (after fixing the cause, e.g. deploying the missing workflow); `memflow show ID`
+    lists them."""
+    async def go() -> int:
+        ns = await open_namespace(env)
+        count: int = await ns.unpark(workflow_id)
+        return count
+
+    n = run(env, go())
+    if not n:
+        raise CliError(f"workflow {workflow_id} has no parked tasks")
+    out(f"unparked {n} task{'s' if n != 1 else ''} of workflow {workflow_id}")
 
 
 @click.command("hook", short_help="Run a function as a new thread of a workflow.")

@@ -12,18 +12,25 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
-from memflow import observe
+from memflow import observe, payload
+from memflow.errors import error_to_dict
 from memflow.store import NamespaceStore, Task
 
 log = logging.getLogger("memflow.worker")
 
 
 class Consumer:
-    """Claims and runs tasks of ``queues`` in one namespace, up to ``concurrency`` at once."""
+    """Claims and runs tasks of ``queues`` in one namespace, up to ``concurrency`` at once.
+
+    A task whose handler raises (a failure inside the engine, not a user activity error) is
+    given back with backoff (``failure_backoff`` seconds, doubled each time, at most 30 s), and
+    parked with its error after ``max_failures`` such failures (see docs/workers.md).
+    """
 
     def __init__(self, ns: NamespaceStore, queues: list[str],
                  handler: Callable[[Task], Awaitable[None]], *, concurrency: int = 100,
-                 lease: float = 30.0, poll: float = 10.0, batch: int = 50):
+                 lease: float = 30.0, poll: float = 10.0, batch: int = 50,
+                 max_failures: int = 10, failure_backoff: float = 1.0):
         self.ns = ns
         self.queues = queues
         self.handler = handler
@@ -31,6 +38,8 @@ class Consumer:
         self.lease = lease
         self.poll = poll
         self.batch = batch
+        self.max_failures = max_failures
+        self.failure_backoff = failure_backoff
         self.owner = f"{uuid.uuid4().hex[:12]}"
         self.inflight: dict[int, asyncio.Task[None]] = {}
         self.leases: set[int] = set()  # tasks held outside ``inflight`` (held passes)
@@ -124,7 +133,12 @@ class Consumer:
         except Exception as exc:
             log.exception("task %s (%s on %s) failed: %s", task.id, task.kind, task.queue, exc)
             with contextlib.suppress(Exception):
-                await self.ns.release(task, self.owner, min(1.0 * task.attempts, 30.0))
+                failures, parked = await self.ns.fail_task(
+                    task, self.owner, payload.dumps(error_to_dict(exc), "error"),
+                    self.max_failures, self.failure_backoff)
+                if parked:
+                    log.error("task %s (%s on %s) of run %s failed %d times: parked (%s)",
+                              task.id, task.kind, task.queue, task.run_id, failures, exc)
         finally:
             self.inflight.pop(task.id, None)
             self._wake.set()

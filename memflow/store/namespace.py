@@ -10,13 +10,14 @@ from memflow.store.commands import client_hook, send_signal
 from memflow.store.entity import EntityQueries
 from memflow.store.observe import ObserveQueries
 from memflow.store.passes import PassQueries
+from memflow.store.poison import PoisonQueries
 from memflow.store.search import SearchQueries
 from memflow.store.tasks import TaskQueries
 from memflow.store.workflows import WorkflowQueries
 
 
 class NamespaceStore(WorkflowQueries, TaskQueries, PassQueries, AdminQueries, EntityQueries,
-                     SearchQueries, ObserveQueries):
+                     SearchQueries, ObserveQueries, PoisonQueries):
     """The statements of one namespace (schema) on a shared Store."""
 
     def __init__(self, store: Store, namespace: str):

@@ -156,6 +156,13 @@ CREATE TABLE {s}.runs (LIKE {s}.workflows INCLUDING DEFAULTS);
 ALTER TABLE {s}.runs ADD PRIMARY KEY (run_id);
 CREATE INDEX runs_by_workflow ON {s}.runs (workflow_id);
 CREATE INDEX runs_completed ON {s}.runs (completed_at);
+
+-- Poison work: engine failures of a task (not user activity errors), the last one's error,
+-- and when the task was parked after too many of them (it is then never visible again).
+ALTER TABLE {s}.tasks ADD COLUMN failures int NOT NULL DEFAULT 0,
+                      ADD COLUMN error jsonb,
+                      ADD COLUMN parked_at timestamptz;
+CREATE INDEX tasks_parked ON {s}.tasks (run_id) WHERE parked_at IS NOT NULL;
 """),
     (7, """
 -- The namespace's engine clock: every due time and recorded time in the store's SQL reads it.
