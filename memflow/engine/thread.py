@@ -65,6 +65,7 @@ class ThreadRun:
     closing: bool = False
     version: int = 0  # the thread's committed passes, as the database counts them
     trace: Any = None  # the thread's trace state (memflow.observe.tracing), when traced
+    pass_time: tuple[int, Any] | None = None  # (delivery, value) of workflow.now()
 
     def __post_init__(self) -> None:
         seqs = [s["seq"] for s in self.history.values() if s.get("seq") is not None]

@@ -28,6 +28,7 @@ _BUILDERS: dict[str, Callable[[Thread, Command, str], list[Statement]]] = {
     "interrupt": cmd.interrupt,
     "emit": cmd.emit,
     "trace": lambda t, c, ch: cmd.recorded(t, c, "done", "true"),
+    "now": lambda t, c, ch: cmd.recorded(t, c, "done", c.options["result_json"]),
     "signal": lambda t, c, ch: cmd.send_signal(
         c.name or "", c.options["data"], ch, step=cmd.step_params(t, c, "done")),
     "entity": entity_statement,

@@ -5,7 +5,6 @@ called, and settles from the workflow's history on replay.
 """
 
 from memflow.errors import did_interrupt
-from memflow.ids import guid
 from memflow.workflow.activities import proxy_activities
 from memflow.workflow.calls import (
     all,
@@ -16,6 +15,7 @@ from memflow.workflow.calls import (
     start_child,
     wait_for,
 )
+from memflow.workflow.clock import guid, now
 from memflow.workflow.context import WorkflowContext, get_context, random
 from memflow.workflow.entity import entity
 from memflow.workflow.events import emit, interrupt, trace
@@ -26,6 +26,6 @@ from memflow.workflow.search import enrich, search
 __all__ = [
     "WorkflowContext", "all", "did_interrupt", "emit", "enrich", "entity", "exec_child",
     "exec_hook", "exec_hook_batch", "execute_child", "get_context", "guid", "hook", "interrupt",
-    "logger", "proxy_activities", "random", "search", "signal", "sleep_for", "start_child",
-    "trace", "wait_for",
+    "logger", "now", "proxy_activities", "random", "search", "signal", "sleep_for",
+    "start_child", "trace", "wait_for",
 ]

@@ -1,0 +1,43 @@
+"""Deterministic time and ids inside workflows: ``workflow.now()`` and ``workflow.guid()``."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from memflow import payload
+from memflow.engine.thread import current_thread
+from memflow.store import Command
+
+
+def now() -> datetime:
+    """The time of the current pass (timezone-aware, UTC): the same on every replay.
+
+    The first call after each delivery of results (and in the first pass) takes a step slot
+    and records the time as a step of kind ``now``; later calls before the next delivery
+    return the same value without taking a slot. On replay the recorded value comes back.
+    """
+    thread = current_thread("workflow.now()")
+    cached = thread.pass_time
+    if cached is not None and cached[0] == thread.deliveries:
+        return cached[1]
+    idx, rec = thread.next_slot("now")
+    if rec is not None and rec.get("status") == "done" and isinstance(rec.get("result"), str):
+        value = datetime.fromisoformat(rec["result"])
+    else:
+        value = datetime.now(UTC)
+        thread.commands.append(Command(idx, "now", None, options={
+            "result_json": payload.dumps(value.isoformat())}))
+    thread.pass_time = (thread.deliveries, value)
+    return value
+
+
+def guid() -> str:
+    """A deterministic id, the same on every replay (``H`` and 32 hex digits, like
+    ``memflow.guid()``): derived from the run id, the thread and the counter slot it takes
+    (a slot, like ``workflow.random()``, but no recorded step). Outside workflows use
+    ``memflow.guid()``, which is random."""
+    thread = current_thread("workflow.guid()")
+    idx, _ = thread.next_slot("guid")
+    seed = f"memflow-guid/{thread.ref.run_id}/{thread.ref.dim}/{idx}".encode()
+    return "H" + hashlib.sha256(seed).hexdigest()[:32]
