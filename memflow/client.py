@@ -11,7 +11,7 @@ from memflow.connection import Connection
 from memflow.durations import parse_duration
 from memflow.errors import DuplicateJobError, MemFlowError, WorkflowNotFoundError
 from memflow.handle import WorkflowHandle
-from memflow.ids import check_id, function_name, guid
+from memflow.ids import check_id, check_queue, function_name, guid
 from memflow.observe import tracing
 from memflow.retry import RetryPolicy
 from memflow.store import NamespaceStore, validate_namespace
@@ -37,8 +37,7 @@ class WorkflowClient:
             args = []
         if not isinstance(args, list | tuple):
             raise TypeError("args must be a list of the workflow function's arguments")
-        if not isinstance(task_queue, str) or not task_queue:
-            raise ValueError("task_queue must be a non-empty string")
+        check_queue(task_queue)
         name = function_name(workflow_name)
         wf_id = check_id(workflow_id if workflow_id is not None else guid(), "workflow_id")
         args_json = payload.dumps(list(args), "args")
@@ -99,14 +98,12 @@ class WorkflowClient:
 
 
     async def hook(self, workflow_id: str, task_queue: str, workflow_name: Any,
-                   args: list[Any] | None = None, namespace: str | None = None,
-                   **_: Any) -> str:
+                   args: list[Any] | None = None, namespace: str | None = None) -> str:
         """Run ``workflow_name`` as a new thread of the running workflow ``workflow_id``
         (sharing its entity); returns the hook's thread id."""
         ns_name = validate_namespace(namespace or self._client.namespace)
         check_id(workflow_id, "workflow_id")
-        if not isinstance(task_queue, str) or not task_queue:
-            raise ValueError("task_queue must be a non-empty string")
+        check_queue(task_queue)
         name = function_name(workflow_name)
         if args is None:
             args = []
@@ -165,6 +162,8 @@ class WorkflowClient:
         name = None if workflow_name is None else function_name(workflow_name)
         if task_queue is not None and not isinstance(task_queue, str):
             raise TypeError("task_queue must be a string or None")
+        if task_queue is not None:
+            check_queue(task_queue)
         if index is None:
             if params or query is None:
                 raise TypeError("search: give query={'field': 'value'}, or the index 'sql' "

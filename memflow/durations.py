@@ -15,6 +15,10 @@ _UNITS = {
     "d": 86400.0, "day": 86400.0, "days": 86400.0,
     "w": 604800.0, "week": 604800.0, "weeks": 604800.0,
 }
+MAX_SECONDS = 100 * 365.25 * 86400.0
+"""The longest duration accepted (100 years): timers, timeouts, expiries and retry intervals
+become Postgres timestamps, and parked work sits beyond every one of them."""
+
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z]*)\s*$")
 
 
@@ -38,4 +42,7 @@ def parse_duration(value: Any, what: str = "duration") -> float:
                         f"not {type(value).__name__}")
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"{what} must be a finite, non-negative duration, got {value!r}")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"{what} {value!r} is too long: at most 100 years "
+                         f"({MAX_SECONDS:.0f} seconds)")
     return seconds

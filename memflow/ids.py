@@ -21,6 +21,21 @@ def check_id(value: Any, what: str) -> str:
     return value
 
 
+MAX_QUEUE_LENGTH = 200
+
+
+def check_queue(value: Any, what: str = "task_queue") -> str:
+    """``value`` if it is a usable task queue name — a non-empty string of at most 200
+    printable characters — else a ``ValueError`` naming ``what``."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string")
+    if len(value) > MAX_QUEUE_LENGTH:
+        raise ValueError(f"{what} is longer than {MAX_QUEUE_LENGTH} characters")
+    if not value.isprintable():
+        raise ValueError(f"{what} {value!r} holds non-printable characters")
+    return value
+
+
 def function_name(workflow_name: Any, what: str = "workflow_name") -> str:
     """The registered name a workflow is called by: the string itself, or a function's
     ``__name__``."""

@@ -16,6 +16,7 @@ from memflow.engine.cache import ThreadCache
 from memflow.engine.consumer import Consumer
 from memflow.engine.results import ResultBatcher
 from memflow.engine.runner import PassRunner
+from memflow.ids import check_queue
 from memflow.observe import WorkerMetrics, metrics
 from memflow.store import NamespaceStore, Task
 from memflow.workflow.main import make_main
@@ -104,11 +105,10 @@ class Worker:
     @classmethod
     async def create(cls, connection: Any = None, task_queue: str = "default",
                      workflow: Any = None, namespace: str = "memflow",
-                     options: dict[str, Any] | None = None, activities: Any = None,
-                     **_: Any) -> Worker:
+                     options: dict[str, Any] | None = None,
+                     activities: Any = None) -> Worker:
         """Start a worker for ``task_queue`` running ``workflow`` (a function, dict or list)."""
-        if not isinstance(task_queue, str) or not task_queue:
-            raise ValueError("task_queue must be a non-empty string")
+        check_queue(task_queue)
         functions = _functions(workflow)
         opts = _options(options)
         if activities is not None:
@@ -208,6 +208,9 @@ def _metrics(ns: NamespaceStore, queues: list[str],
     return None if port is None else WorkerMetrics(ns, list(queues), int(port))
 
 
+_ACTIVITY_CONFIG_KEYS = frozenset({"connection", "task_queue", "namespace", "options"})
+
+
 async def register_activity_worker(config: dict[str, Any], activities: Any,
                                    activity_task_queue: str | None = None) -> ActivityWorker:
     """Register ``activities`` and serve them on ``<queue>-activity`` (queue from the args or
@@ -215,9 +218,14 @@ async def register_activity_worker(config: dict[str, Any], activities: Any,
     ``options``."""
     if not isinstance(config, dict):
         raise TypeError("register_activity_worker: config must be a dict")
+    unknown = sorted(str(k) for k in config if k not in _ACTIVITY_CONFIG_KEYS)
+    if unknown:
+        raise TypeError(f"register_activity_worker: unknown config key(s) {unknown}; "
+                        f"known: {sorted(_ACTIVITY_CONFIG_KEYS)}")
     queue = activity_task_queue or config.get("task_queue")
-    if not isinstance(queue, str) or not queue:
+    if queue is None:
         raise ValueError("register_activity_worker: a task_queue is required")
+    check_queue(queue, "register_activity_worker: task_queue")
     registry.register_activities(activities, queue)
     opts = _options(config.get("options"))
     conn = await Connection.connect(config.get("connection"))

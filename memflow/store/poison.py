@@ -8,7 +8,7 @@ from typing import Any
 from memflow.store.tasks import Task
 
 # A parked task stays in ``tasks`` (so the run shows why it does not move) but is never visible.
-PARK_DELAY = "interval '100 years'"
+PARK_DELAY = "interval '1000 years'"  # beyond the longest duration accepted (100 years)
 
 _FAIL_TASK = f"""WITH f AS (
     UPDATE {{s}}.tasks SET lease_owner = NULL, failures = failures + 1, error = %(error)s,

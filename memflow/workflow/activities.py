@@ -12,6 +12,7 @@ from typing import Any
 from memflow import payload, registry
 from memflow.durations import parse_duration
 from memflow.engine.thread import current_thread
+from memflow.ids import check_queue
 from memflow.observe import tracing
 from memflow.retry import RetryPolicy
 from memflow.workflow.context import WorkflowContext
@@ -159,9 +160,9 @@ def proxy_activities(activities: Any = None, *, task_queue: str | None = None,
     process and gives the proxy their return types. May be called at module level or inside a
     workflow; calling an activity only works inside a workflow.
     """
+    if task_queue is not None:
+        check_queue(task_queue)
     known = registry.register_activities(activities, task_queue) if activities is not None else {}
-    if task_queue is not None and (not isinstance(task_queue, str) or not task_queue):
-        raise ValueError("task_queue must be a non-empty string")
     policy = RetryPolicy.of(retry_policy)
     timeout = (parse_duration(start_to_close_timeout, "start_to_close_timeout")
                if start_to_close_timeout is not None else None)

@@ -11,7 +11,7 @@ from memflow import payload
 from memflow.durations import parse_duration
 from memflow.engine.thread import current_thread
 from memflow.errors import MemFlowTimeoutError
-from memflow.ids import check_id, function_name
+from memflow.ids import check_id, check_queue, function_name
 from memflow.observe import tracing
 
 
@@ -53,7 +53,8 @@ def _child(kind: str, args: Any, task_queue: Any, workflow_name: Any, workflow_i
            entity: Any, expire: Any, signal_in: Any, config: Any, search: Any) -> Any:
     thread = current_thread(f"workflow.{kind}()")
     name = function_name(workflow_name, f"{kind}: workflow_name")
-    queue = task_queue or thread.ref.task_queue
+    queue = check_queue(task_queue, f"{kind}: task_queue") if task_queue is not None else (
+        thread.ref.task_queue)
     idx = thread.counter
     child_id = workflow_id or f"{thread.ref.workflow_id}-{name}-{thread.ref.dim}{idx}"
     check_id(child_id, "workflow_id")
@@ -78,7 +79,7 @@ def _child(kind: str, args: Any, task_queue: Any, workflow_name: Any, workflow_i
 def exec_child(args: Any = (), task_queue: str | None = None, workflow_name: Any = None,
                workflow_id: str | None = None, entity: str | None = None, expire: Any = None,
                signal_in: Any = None, config: dict[str, Any] | None = None,
-               search: dict[str, Any] | None = None, **_: Any) -> asyncio.Future[Any]:
+               search: dict[str, Any] | None = None) -> asyncio.Future[Any]:
     """Start a child workflow and wait for its result (its failure is raised here)."""
     return _child("exec_child", args, task_queue, workflow_name, workflow_id, entity, expire,
                   signal_in, config, search)
@@ -90,7 +91,7 @@ execute_child = exec_child
 def start_child(args: Any = (), task_queue: str | None = None, workflow_name: Any = None,
                 workflow_id: str | None = None, entity: str | None = None, expire: Any = None,
                 signal_in: Any = None, config: dict[str, Any] | None = None,
-                search: dict[str, Any] | None = None, **_: Any) -> asyncio.Future[Any]:
+                search: dict[str, Any] | None = None) -> asyncio.Future[Any]:
     """Start a child workflow without waiting for it; returns the child's workflow id."""
     return _child("start_child", args, task_queue, workflow_name, workflow_id, entity, expire,
                   signal_in, config, search)

@@ -7,7 +7,7 @@ from typing import Any
 
 from memflow import payload
 from memflow.engine.thread import current_thread
-from memflow.ids import check_id, function_name
+from memflow.ids import check_id, check_queue, function_name
 
 
 def _hook_call(kind: str, task_queue: str | None, workflow_name: Any, args: Any,
@@ -21,6 +21,8 @@ def _hook_call(kind: str, task_queue: str | None, workflow_name: Any, args: Any,
                          "task_queue or entity: potential infinite loop")
     if not isinstance(args, list | tuple):
         raise TypeError(f"{kind}: args must be a list")
+    if task_queue is not None:
+        check_queue(task_queue, f"{kind}: task_queue")
     target = workflow_id or thread.ref.workflow_id
     check_id(target, "workflow_id")
     if signal_id is not None:
@@ -38,8 +40,8 @@ def _hook_call(kind: str, task_queue: str | None, workflow_name: Any, args: Any,
 
 
 def hook(task_queue: str | None = None, workflow_name: Any = None, args: Any = (),
-         workflow_id: str | None = None, entity: str | None = None,
-         **_: Any) -> asyncio.Future[Any]:
+         workflow_id: str | None = None,
+         entity: str | None = None) -> asyncio.Future[Any]:
     """Run ``workflow_name`` as a new thread of this (or another) workflow; returns at once
     with the hook's thread id. The hook shares the workflow's entity and search fields."""
     return _hook_call("hook", task_queue, workflow_name, args, workflow_id, entity)
@@ -47,7 +49,7 @@ def hook(task_queue: str | None = None, workflow_name: Any = None, args: Any = (
 
 def exec_hook(task_queue: str | None = None, workflow_name: Any = None, args: Any = (),
               workflow_id: str | None = None, entity: str | None = None,
-              signal_id: str | None = None, **_: Any) -> asyncio.Future[Any]:
+              signal_id: str | None = None) -> asyncio.Future[Any]:
     """Run a hook and wait for it: returns the hook function's return value and raises its
     error. With ``signal_id``, the signal of that id, if the hook sends it first, is returned
     instead (the seed system's convention)."""
