@@ -10,6 +10,7 @@ import pytest
 
 import memflow
 from memflow import registry
+from memflow.store.sql_search import role_name
 from tests.support import DSN
 
 # the kit's fixtures (memflow_env, memflow_local_env) even where the entry point is not installed
@@ -31,6 +32,9 @@ async def namespace() -> AsyncIterator[str]:
     registry.clear_interceptors()
     async with await psycopg.AsyncConnection.connect(DSN, autocommit=True) as conn:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        # the SQL search form's role is cluster-wide: drop it with its namespace
+        role = role_name(conn.info.dbname, name)
+        await conn.execute(f'DROP ROLE IF EXISTS "{role}"')
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from memflow import Client, Search, Worker, workflow
 from memflow.errors import MemFlowFatalError
-from memflow.store.search import VIEW_COLUMNS, dollar_placeholders
+from memflow.store.sql_search import VIEW_COLUMNS, dollar_placeholders
 from memflow.workflow.search import search_call
 from tests.support import sql
 from tests.test_entity import Driver, failed, ok

@@ -12,12 +12,13 @@ from memflow.store.observe import ObserveQueries
 from memflow.store.passes import PassQueries
 from memflow.store.poison import PoisonQueries
 from memflow.store.search import SearchQueries
+from memflow.store.sql_search import SqlSearchQueries
 from memflow.store.tasks import TaskQueries
 from memflow.store.workflows import WorkflowQueries
 
 
 class NamespaceStore(WorkflowQueries, TaskQueries, PassQueries, AdminQueries, EntityQueries,
-                     SearchQueries, ObserveQueries, PoisonQueries):
+                     SearchQueries, SqlSearchQueries, ObserveQueries, PoisonQueries):
     """The statements of one namespace (schema) on a shared Store."""
 
     def __init__(self, store: Store, namespace: str):

@@ -163,6 +163,12 @@ ALTER TABLE {s}.tasks ADD COLUMN failures int NOT NULL DEFAULT 0,
                       ADD COLUMN error jsonb,
                       ADD COLUMN parked_at timestamptz;
 CREATE INDEX tasks_parked ON {s}.tasks (run_id) WHERE parked_at IS NOT NULL;
+
+-- All the raw SQL search form may read: the namespace's workflow rows (see sql_search.py).
+CREATE VIEW {s}.search_view AS
+SELECT workflow_id, run_id, name AS workflow_name, task_queue, status, entity_type, entity,
+       search, result, created_at, updated_at, completed_at, parent_id AS parent_workflow_id
+  FROM {s}.workflows;
 """),
     (7, """
 -- The namespace's engine clock: every due time and recorded time in the store's SQL reads it.

@@ -7,15 +7,8 @@ locks the row, computes, records the step and writes only if the step is new.
 
 from __future__ import annotations
 
-import contextlib
-import re
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
-
-from memflow import payload
 from memflow.store.commands import Command, Statement, Thread
 from memflow.store.entity import recorded_update
 
@@ -96,42 +89,9 @@ def search_statement(t: Thread, c: Command, channel: str) -> list[Statement]:
 
 # Finding workflows ---------------------------------------------------------------------------
 
-# What a user's SQL sees as ``workflows``: the namespace's runs, of one task queue and workflow
-# name when the transaction's settings memflow.search_queue / memflow.search_name are not empty.
-VIEW_COLUMNS = ("workflow_id", "run_id", "workflow_name", "task_queue", "status", "entity_type",
-                "entity", "search", "result", "created_at", "updated_at", "completed_at",
-                "parent_workflow_id")
-_VIEW = """WITH workflows AS (
-    SELECT workflow_id, run_id, name AS workflow_name, task_queue, status, entity_type, entity,
-           search, result, created_at, updated_at, completed_at, parent_id AS parent_workflow_id
-      FROM {s}.workflows
-     WHERE (current_setting('memflow.search_queue') = ''
-            OR task_queue = current_setting('memflow.search_queue'))
-       AND (current_setting('memflow.search_name') = ''
-            OR name = current_setting('memflow.search_name')))
-SELECT * FROM (
-"""
-_SETTINGS = """SELECT set_config('memflow.search_queue', %s, true),
-       set_config('memflow.search_name', %s, true),
-       set_config('statement_timeout', %s, true)"""
-_PERCENT = re.compile(r"%%|%s")
-
-
-def dollar_placeholders(sql: str) -> str:
-    """``sql`` with psycopg-style ``%s`` placeholders turned into ``$1…`` (``%%`` into ``%``);
-    SQL already written with ``$1…`` placeholders is returned unchanged."""
-    if "%s" not in sql.replace("%%", ""):
-        return sql
-    counter = iter(range(1, 1_000_000))
-    return _PERCENT.sub(lambda m: "%" if m.group() == "%%" else f"${next(counter)}", sql)
-
-
-def _bindable(value: Any) -> Any:
-    return Jsonb(value, dumps=payload.dumps) if isinstance(value, dict) else value
-
-
 class SearchQueries:
-    """Queries that find workflows by search fields (mixed into NamespaceStore)."""
+    """Queries that find workflows by search fields (mixed into NamespaceStore); the raw SQL
+    form is in ``memflow.store.sql_search``."""
 
     store: Any
     namespace: str
@@ -149,46 +109,3 @@ class SearchQueries:
  ORDER BY created_at, workflow_id"""), {"fields": fields_json, "queue": task_queue,
                                         "name": name})
         return [r["workflow_id"] for r in rows]
-
-    async def search_sql(self, sql: str, params: list[Any], task_queue: str | None,
-                         name: str | None, timeout: float) -> list[dict[str, Any]]:
-        """Rows of the caller's ``SELECT`` (with ``$1…``/``%s`` placeholders bound to
-        ``params``), run against ``workflows`` = this namespace's runs (see ``VIEW_COLUMNS``).
-
-        The text runs as a subquery of one statement (never several statements, never a
-        data-modifying one) in a READ ONLY transaction that is rolled back afterwards, under
-        a statement timeout of ``timeout`` seconds. Its ``$k`` are ``params`` only. It runs
-        with the connection's privileges, so it must be trusted text: values go in ``params``.
-        """
-        body = dollar_placeholders(sql).rstrip().rstrip(";")
-        text = self.q(_VIEW) + body + "\n) AS search_rows"
-        values = [_bindable(p) for p in params]
-        settings = (task_queue or "", name or "", str(max(1, int(timeout * 1000))))
-
-        async def go(conn: psycopg.AsyncConnection[Any]) -> list[dict[str, Any]]:
-            rows: list[dict[str, Any]] = []
-            try:
-                async with conn.transaction() as tx:
-                    await conn.execute("SET TRANSACTION READ ONLY")
-                    await conn.execute(_SETTINGS, settings)
-                    cur = psycopg.AsyncRawCursor(conn, row_factory=dict_row)
-                    # Pipeline mode always uses the extended protocol: one statement, never
-                    # several, even without parameters.
-                    async with conn.pipeline():
-                        await cur.execute(text, values)
-                    rows = await cur.fetchall()
-                    raise psycopg.Rollback(tx)
-            except psycopg.errors.QueryCanceled as exc:
-                raise TimeoutError(f"search SQL ran longer than {timeout}s") from exc
-            except psycopg.errors.ProtocolViolation as exc:  # e.g. $k without a parameter
-                raise ValueError(f"search SQL failed: {exc}") from exc
-            except psycopg.OperationalError:
-                raise
-            except psycopg.Error as exc:
-                raise ValueError(f"search SQL failed: {exc}") from exc
-            finally:
-                # The rollback undid every setting; session advisory locks outlive it.
-                with contextlib.suppress(psycopg.Error):
-                    await conn.execute("SELECT pg_advisory_unlock_all()")
-            return rows
-        return list(await self.store.run(go))
