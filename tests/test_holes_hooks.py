@@ -76,3 +76,19 @@ async def test_signal_in_true_keeps_hooks_after_completion(client, dsn, namespac
     assert await _hook_running(namespace, "tgt-open")
     await client.workflow.signal("hook-open", "late answer")
     assert await caller.result(timeout=30) == "late answer"
+
+
+async def test_reusing_an_open_id_ends_its_hooks(client, dsn, namespace):
+    await Worker.create(connection=dsn, namespace=namespace, task_queue="hk", workflow=WFS)
+    target = await client.workflow.start(args=["ok"], task_queue="hk", workflow_name="hk_target",
+                                         workflow_id="tgt-reused", signal_in=True, expire=0)
+    caller = await client.workflow.start(args=["tgt-reused", "reused"], task_queue="hk",
+                                         workflow_name="hk_caller")
+    await eventually(lambda: _hook_running(namespace, "tgt-reused"), timeout=30)
+    await client.workflow.signal("go-tgt-reused", None)
+    assert await target.result(timeout=30) == "target done"
+    again = await client.workflow.start(args=["ok"], task_queue="hk",
+                                        workflow_name="hk_target", workflow_id="tgt-reused")
+    out = await caller.result(timeout=30)
+    assert out == "caught: hook hk_hook ended: its workflow id tgt-reused was reused by a new run"
+    assert await target.result() == "target done" and again.run_id != target.run_id

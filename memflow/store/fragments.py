@@ -39,7 +39,8 @@ RUN_COLUMNS = """workflow_id, run_id, name, task_queue, status, args, result, er
 # The old run of a reused id, copied to ``runs`` in the statement that replaces it (the CTEs
 # see the row as it was before the statement), under the same conditions as the replacement
 # and the same ``{guard}``. Its hook threads still open (``signal_in=True``) are closed and
-# their tasks dropped: the id now names another run.
+# their tasks dropped — the id now names another run — and exec_hook steps awaiting them fail
+# and wake their threads (announced by the NOTIFY in RETURNING: the CTE runs unreferenced).
 ARCHIVE = f"""arch AS (
     INSERT INTO {{s}}.runs ({RUN_COLUMNS})
     SELECT {RUN_COLUMNS} FROM {{s}}.workflows
@@ -52,8 +53,23 @@ arch_threads AS (
            error = jsonb_build_object('message', 'hook ' || name || ' ended: its workflow id '
                                       || %(workflow_id)s::text || ' was reused by a new run',
                                       'code', 598, 'type', 'MemFlowFatalError', 'stack', '')
-     WHERE run_id IN (SELECT run_id FROM arch) AND status = 'running'),
-arch_tasks AS (DELETE FROM {{s}}.tasks WHERE run_id IN (SELECT run_id FROM arch)),"""
+     WHERE run_id IN (SELECT run_id FROM arch) AND status = 'running'
+    RETURNING parent_run_id, parent_dim, parent_idx, error),
+arch_tasks AS (DELETE FROM {{s}}.tasks WHERE run_id IN (SELECT run_id FROM arch)),
+arch_waiters AS (
+    UPDATE {{s}}.steps s SET status = 'failed', error = a.error, completed_at = now()
+      FROM arch_threads a
+     WHERE s.run_id = a.parent_run_id AND s.dim = a.parent_dim AND s.idx = a.parent_idx
+       AND s.status = 'pending' AND s.kind = 'exec_hook'
+    RETURNING s.run_id, s.dim),
+arch_wake AS (
+    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim)
+    SELECT DISTINCT coalesce(th.task_queue, w.task_queue), 'w', arch_waiters.run_id,
+           arch_waiters.dim
+      FROM arch_waiters
+      {live_threads("arch_waiters")}
+    ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE SET wake = {{s}}.tasks.wake + 1
+    RETURNING pg_notify(%(channel)s, 'q:' || queue)),"""
 
 # Starts a workflow run (a fresh id, or an id whose previous run has expired) and enqueues its
 # first pass unless it is created pending. Expects %(…)s parameters named as below. When the
