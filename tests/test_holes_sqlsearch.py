@@ -83,7 +83,7 @@ async def test_sql_search_needs_its_role(namespace):
         plain_dsn = psycopg.conninfo.make_conninfo(DSN, user=login)
         client = Client(connection=plain_dsn, namespace=namespace)
         await client.workflow.start(args=[], task_queue="hs", workflow_name="x")
-        with pytest.raises(MemFlowError, match="confined role .* could not create"):
+        with pytest.raises(MemFlowError, match=r"confined role .* could not create"):
             await _search(client, "SELECT workflow_id FROM workflows")
         await client.close()
     finally:

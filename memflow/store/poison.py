@@ -48,8 +48,8 @@ class PoisonQueries:
         once it has failed ``bound`` times. Returns (failures, parked); (0, False) when the
         owner no longer holds the task under the same claim (fenced like ``release``)."""
         rows = await self.store.fetch(self.q(_FAIL_TASK), {
-            "id": task.id, "token": task.attempts, "owner": owner, "error": error_json, "bound": bound, "base": base,
-            "cap": cap, "channel": self.namespace})
+            "id": task.id, "token": task.attempts, "owner": owner, "error": error_json,
+            "bound": bound, "base": base, "cap": cap, "channel": self.namespace})
         if not rows:
             return 0, False
         return int(rows[0]["failures"]), bool(rows[0]["parked"])
