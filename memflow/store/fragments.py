@@ -53,13 +53,14 @@ arch_threads AS (
            error = jsonb_build_object('message', 'hook ' || name || ' ended: its workflow id '
                                       || %(workflow_id)s::text || ' was reused by a new run',
                                       'code', 598, 'type', 'MemFlowFatalError', 'stack', '')
-     WHERE run_id IN (SELECT run_id FROM arch) AND status = 'running'
+     WHERE run_id = (SELECT run_id FROM arch) AND status = 'running'
     RETURNING parent_run_id, parent_dim, parent_idx, error),
-arch_tasks AS (DELETE FROM {{s}}.tasks WHERE run_id IN (SELECT run_id FROM arch)),
+arch_tasks AS (DELETE FROM {{s}}.tasks WHERE run_id = (SELECT run_id FROM arch)),
 arch_waiters AS (
     UPDATE {{s}}.steps s SET status = 'failed', error = a.error, completed_at = now()
       FROM arch_threads a
-     WHERE s.run_id = a.parent_run_id AND s.dim = a.parent_dim AND s.idx = a.parent_idx
+     WHERE s.run_id = ANY(ARRAY(SELECT parent_run_id FROM arch_threads))
+       AND s.run_id = a.parent_run_id AND s.dim = a.parent_dim AND s.idx = a.parent_idx
        AND s.status = 'pending' AND s.kind = 'exec_hook'
     RETURNING s.run_id, s.dim),
 arch_wake AS (
@@ -115,7 +116,8 @@ first_pass AS (
 # the step of a parent that waits for the run (exec_child), and — since hook threads end with
 # their run (unless it completed with ``signal_in`` true, keeping its hook channel open) — the
 # run's open hook threads, which are closed, and the exec_hook steps that awaited them, which
-# fail with a clear error. ``fin`` returns workflow_id, run_id, parent_run_id, parent_dim,
+# fail with a clear error (``= ANY(ARRAY(...))`` makes the planner look the steps up by key,
+# never scan every pending wait). ``fin`` returns workflow_id, run_id, parent_run_id, parent_dim,
 # parent_idx, status, result, error and signal_in.
 SETTLE_PARENT = """
 settled AS (
@@ -140,7 +142,8 @@ hooks_shut AS (
 hook_waiters AS (
     UPDATE {s}.steps s SET status = 'failed', error = hooks_shut.error, completed_at = now()
       FROM hooks_shut
-     WHERE s.run_id = hooks_shut.parent_run_id AND s.dim = hooks_shut.parent_dim
+     WHERE s.run_id = ANY(ARRAY(SELECT parent_run_id FROM hooks_shut))
+       AND s.run_id = hooks_shut.parent_run_id AND s.dim = hooks_shut.parent_dim
        AND s.idx = hooks_shut.parent_idx AND s.status = 'pending' AND s.kind = 'exec_hook'
     RETURNING s.run_id, s.dim),
 woken AS (SELECT run_id, dim FROM settled UNION SELECT run_id, dim FROM hook_waiters),
