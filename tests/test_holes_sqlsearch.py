@@ -3,6 +3,7 @@ a bounded number of rows, and cannot escape its role."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import psycopg
@@ -11,7 +12,7 @@ import pytest
 from memflow import Client
 from memflow.errors import MemFlowError
 from memflow.store.sql_search import MAX_ROWS, role_name
-from tests.support import DSN, sql
+from tests.support import DSN, eventually, sql
 
 
 async def _search(client: Client, text: str, *params):
@@ -64,6 +65,19 @@ async def test_sql_search_reads_only_its_workflow_rows(client, namespace):
         async with await psycopg.AsyncConnection.connect(DSN, autocommit=True) as conn:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{other_ns}" CASCADE')
             await conn.execute(f'DROP ROLE IF EXISTS "{role_name(conn.info.dbname, other_ns)}"')
+
+
+async def test_a_search_whose_connection_dies_is_not_retried(client, namespace):
+    marker = f'"{namespace}".search_exec'
+    search = asyncio.ensure_future(_search(client, "SELECT pg_sleep(20)"))
+
+    async def kill() -> bool:
+        rows = await sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE query LIKE %s AND pid <> pg_backend_pid()", f"%{marker}%")
+        return bool(rows)
+    await eventually(kill, timeout=10)
+    with pytest.raises(ConnectionError, match="not retried"):
+        await asyncio.wait_for(search, 10)  # not an hour of reconnecting
 
 
 async def test_sql_search_rows_are_bounded(client):

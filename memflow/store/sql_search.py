@@ -187,7 +187,7 @@ class SqlSearchQueries:
         one), inside the namespace's confined search function (its role reads the namespace's
         workflow rows only), in a READ ONLY transaction rolled back afterwards, under a
         statement timeout of ``timeout`` seconds, returning at most ``MAX_ROWS`` rows. A lost
-        connection is not retried (the query may be what killed it).
+        connection is not retried (the query may be what killed it): ``ConnectionError``.
         """
         await self._search_role_ready()
         body, params_json = bind_params(sql.rstrip().rstrip(";"), params)
@@ -217,4 +217,8 @@ class SqlSearchQueries:
                 raise ValueError(f"search SQL returned more than {MAX_ROWS:,} rows; narrow it "
                                  "or add a LIMIT")
             return rows
-        return list(await self.store.run(go, retry_for=0))
+        try:
+            return list(await self.store.run(go, retry_for=0))
+        except psycopg.OperationalError as exc:
+            raise ConnectionError(f"search SQL lost its connection (not retried: the query "
+                                  f"may be what ended it): {exc}") from exc
