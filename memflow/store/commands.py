@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from memflow.store.fragments import NOTIFY_WOKEN, SETTLE_PARENT, START, WAKE
+from memflow.store.fragments import NOTIFY_WOKEN, SETTLE_PARENT, START, START_FRESH, WAKE
 
 
 @dataclass
@@ -166,9 +166,11 @@ SELECT (SELECT count(*) FROM woken) AS delivered, (SELECT count(*) FROM kept) AS
     return [signal_lock(signal_id), (sql, params)]
 
 
-def start_workflow(params: dict[str, Any], channel: str, *, guard: str = "") -> Statement:
-    """Start a workflow run; returns its ``run_id`` row, or no row when the id is live."""
-    sql = f"""WITH {START.replace('{guard}', guard)}
+def start_workflow(params: dict[str, Any], channel: str, *, guard: str = "",
+                   fresh: bool = False) -> Statement:
+    """Start a workflow run; returns its ``run_id`` row, or no row when the id is live.
+    With ``fresh``, only a new id starts (no row when the id exists at all, live or not)."""
+    sql = f"""WITH {(START_FRESH if fresh else START).replace('{guard}', guard)}
 SELECT up.run_id, (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue)
                                          FROM first_pass) n) AS notified
   FROM up"""

@@ -76,8 +76,7 @@ arch_wake AS (
 # first pass unless it is created pending. Expects %(…)s parameters named as below. When the
 # id is reused, ``ARCHIVE`` first copies the old run into ``runs`` (so it stays readable by
 # its run id; its steps are keyed by run id and stay too) and closes what of it still ran.
-START = """
-""" + ARCHIVE + """
+_UP_HEAD = """
 up AS (
     INSERT INTO {s}.workflows AS cur (workflow_id, run_id, name, task_queue, status, args,
         entity_type, search, config, signal_in, parent_id, parent_run_id, parent_dim,
@@ -89,7 +88,9 @@ up AS (
              ELSE {s}.clock() + %(pending)s::float8 * interval '1 second' END,
         %(trace)s::jsonb
     {guard}
-    ON CONFLICT (workflow_id) DO UPDATE SET
+"""
+
+_UP_REUSE = """    ON CONFLICT (workflow_id) DO UPDATE SET
         run_id = EXCLUDED.run_id, name = EXCLUDED.name, task_queue = EXCLUDED.task_queue,
         status = EXCLUDED.status, args = EXCLUDED.args, result = NULL, error = NULL,
         entity_type = EXCLUDED.entity_type, entity = '{}'::jsonb, search = EXCLUDED.search,
@@ -100,7 +101,9 @@ up AS (
         expire_seconds = EXCLUDED.expire_seconds, expire_at = EXCLUDED.expire_at,
         trace = EXCLUDED.trace
       WHERE cur.status <> 'running' AND cur.expire_at IS NOT NULL AND cur.expire_at <= {s}.clock()
-    RETURNING run_id, task_queue, status, workflow_id, name, args, config, trace
+"""
+
+_UP_TAIL = """    RETURNING run_id, task_queue, status, workflow_id, name, args, config, trace
 ),
 first_pass AS (
     INSERT INTO {s}.tasks (queue, kind, run_id, dim, payload)
@@ -111,6 +114,13 @@ first_pass AS (
       FROM up WHERE status = 'running'
     RETURNING queue
 )"""
+
+START = "\n" + ARCHIVE + _UP_HEAD + _UP_REUSE + _UP_TAIL
+
+# The same for an id that is new (the common case): no archive, and an existing row is left
+# alone (no row comes back); the caller then runs ``START``, which may reuse the id.
+START_FRESH = _UP_HEAD + "    ON CONFLICT (workflow_id) DO NOTHING\n" + _UP_TAIL
+
 
 # Settles what waits for the runs in CTE ``fin`` that just ended, and wakes it (CTE ``woken``):
 # the step of a parent that waits for the run (exec_child), and — since hook threads end with

@@ -36,11 +36,13 @@ class WorkflowQueries:
         raise NotImplementedError
 
     async def start(self, params: dict[str, Any]) -> bool:
-        """Create a run; False when a live run holds the id (unless it is this very run)."""
-        sql, full = start_workflow(params, self.namespace)
-        rows = await self.store.fetch(self.q(sql), full)
-        if rows:
-            return True
+        """Create a run; False when a live run holds the id (unless it is this very run).
+        A new id takes one short statement; an existing one a second, which archives the
+        old run when the id may be reused."""
+        for fresh in (True, False):
+            sql, full = start_workflow(params, self.namespace, fresh=fresh)
+            if await self.store.fetch(self.q(sql), full):
+                return True
         current = await self.get(params["workflow_id"])
         return current is not None and current["run_id"] == params["run_id"]
 
