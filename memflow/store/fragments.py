@@ -45,11 +45,11 @@ ARCHIVE = f"""arch AS (
     INSERT INTO {{s}}.runs ({RUN_COLUMNS})
     SELECT {RUN_COLUMNS} FROM {{s}}.workflows
      WHERE workflow_id = %(workflow_id)s AND status <> 'running' AND expire_at IS NOT NULL
-       AND expire_at <= now() AND EXISTS (SELECT 1 {{guard}})
+       AND expire_at <= {{s}}.clock() AND EXISTS (SELECT 1 {{guard}})
     ON CONFLICT (run_id) DO NOTHING
     RETURNING run_id),
 arch_threads AS (
-    UPDATE {{s}}.threads SET status = 'failed', completed_at = now(),
+    UPDATE {{s}}.threads SET status = 'failed', completed_at = {{s}}.clock(),
            error = jsonb_build_object('message', 'hook ' || name || ' ended: its workflow id '
                                       || %(workflow_id)s::text || ' was reused by a new run',
                                       'code', 598, 'type', 'MemFlowFatalError', 'stack', '')
@@ -57,7 +57,7 @@ arch_threads AS (
     RETURNING parent_run_id, parent_dim, parent_idx, error),
 arch_tasks AS (DELETE FROM {{s}}.tasks WHERE run_id = (SELECT run_id FROM arch)),
 arch_waiters AS (
-    UPDATE {{s}}.steps s SET status = 'failed', error = a.error, completed_at = now()
+    UPDATE {{s}}.steps s SET status = 'failed', error = a.error, completed_at = {{s}}.clock()
       FROM arch_threads a
      WHERE s.run_id = ANY(ARRAY(SELECT parent_run_id FROM arch_threads))
        AND s.run_id = a.parent_run_id AND s.dim = a.parent_dim AND s.idx = a.parent_idx
@@ -140,7 +140,7 @@ settled AS (
     RETURNING s.run_id, s.dim),
 hooks_shut AS (
     UPDATE {s}.threads th
-       SET status = 'failed', completed_at = now(),
+       SET status = 'failed', completed_at = {s}.clock(),
            error = jsonb_build_object(
                'message', 'hook ' || th.name || ' of workflow ' || fin.workflow_id
                           || ' ended with its run (' || fin.status || ')',
@@ -150,7 +150,7 @@ hooks_shut AS (
        AND NOT (fin.status = 'completed' AND fin.signal_in IS TRUE)
     RETURNING th.parent_run_id, th.parent_dim, th.parent_idx, th.error),
 hook_waiters AS (
-    UPDATE {s}.steps s SET status = 'failed', error = hooks_shut.error, completed_at = now()
+    UPDATE {s}.steps s SET status = 'failed', error = hooks_shut.error, completed_at = {s}.clock()
       FROM hooks_shut
      WHERE s.run_id = ANY(ARRAY(SELECT parent_run_id FROM hooks_shut))
        AND s.run_id = hooks_shut.parent_run_id AND s.dim = hooks_shut.parent_dim

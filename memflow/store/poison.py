@@ -12,9 +12,9 @@ PARK_DELAY = "interval '1000 years'"  # beyond the longest duration accepted (10
 
 _FAIL_TASK = f"""WITH f AS (
     UPDATE {{s}}.tasks SET lease_owner = NULL, failures = failures + 1, error = %(error)s,
-           parked_at = CASE WHEN failures + 1 >= %(bound)s THEN now() END,
-           visible_at = CASE WHEN failures + 1 >= %(bound)s THEN now() + {PARK_DELAY}
-                        ELSE now() + least(%(base)s::float8 * power(2, failures),
+           parked_at = CASE WHEN failures + 1 >= %(bound)s THEN {{s}}.clock() END,
+           visible_at = CASE WHEN failures + 1 >= %(bound)s THEN {{s}}.clock() + {PARK_DELAY}
+                        ELSE {{s}}.clock() + least(%(base)s::float8 * power(2, failures),
                                            %(cap)s::float8) * interval '1 second' END
      WHERE id = %(id)s AND lease_owner = %(owner)s AND attempts = %(token)s
     RETURNING queue, failures, parked_at IS NOT NULL AS parked)
@@ -22,7 +22,7 @@ SELECT failures, parked, CASE WHEN NOT parked THEN pg_notify(%(channel)s, 'q:' |
   FROM f"""
 
 _UNPARK = """WITH u AS (
-    UPDATE {s}.tasks t SET parked_at = NULL, failures = 0, visible_at = now()
+    UPDATE {s}.tasks t SET parked_at = NULL, failures = 0, visible_at = {s}.clock()
       FROM {s}.workflows w
      WHERE w.workflow_id = %(id)s AND t.run_id = w.run_id AND t.parked_at IS NOT NULL
     RETURNING t.queue)
