@@ -75,7 +75,9 @@ async def _twice_report(ns: str) -> str:
 
 async def _stuck_report(ns: str) -> str:
     rows = await sql(f"""SELECT w.workflow_id, w.status,
-        (SELECT count(*) FROM "{ns}".tasks t WHERE t.run_id = w.run_id) AS tasks,
+        (SELECT string_agg(t.kind || ':' || coalesce(t.lease_owner, '-') || ':' || t.attempts
+                           || ':' || round(extract(epoch FROM t.visible_at - now()))::text, ' ')
+           FROM "{ns}".tasks t WHERE t.run_id = w.run_id) AS tasks,
         (SELECT string_agg(s.idx || ':' || s.kind || ':' || s.status || ':' ||
                            coalesce(s.seq::text, '-'), ' ' ORDER BY s.idx)
            FROM "{ns}".steps s WHERE s.run_id = w.run_id) AS steps
