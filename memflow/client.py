@@ -14,6 +14,7 @@ from memflow.handle import WorkflowHandle
 from memflow.ids import check_id, check_queue, function_name, guid
 from memflow.observe import tracing
 from memflow.retry import RetryPolicy
+from memflow.schedules.client import ScheduleClient
 from memflow.store import NamespaceStore, validate_namespace
 
 DEFAULT_NAMESPACE = "memflow"
@@ -197,6 +198,7 @@ class Client:
         self._connection = connection
         self.namespace = validate_namespace(namespace)
         self.workflow = WorkflowClient(self)
+        self.schedule = ScheduleClient(self)
         self._namespaces: dict[str, NamespaceStore] = {}
         self._lock = asyncio.Lock()
         self._tracked = False

@@ -74,6 +74,26 @@ class WorkflowNotFoundError(MemFlowError):
         self.workflow_id = workflow_id
 
 
+class ScheduleAlreadyExistsError(MemFlowError):
+    """A schedule with this id already exists in the namespace."""
+
+    code = 409
+
+    def __init__(self, schedule_id: str):
+        super().__init__(f"Schedule already exists: {schedule_id}")
+        self.schedule_id = schedule_id
+
+
+class ScheduleNotFoundError(MemFlowError):
+    """No schedule with this id exists in the namespace."""
+
+    code = 404
+
+    def __init__(self, schedule_id: str):
+        super().__init__(f"Schedule not found: {schedule_id}")
+        self.schedule_id = schedule_id
+
+
 class WorkflowInterruption(BaseException):
     """Raised inside workflow code when the engine stops a pass; user code must not swallow it.
 

@@ -18,6 +18,7 @@ from memflow.engine.results import ResultBatcher
 from memflow.engine.runner import PassRunner
 from memflow.ids import check_queue
 from memflow.observe import WorkerMetrics, metrics
+from memflow.schedules import scheduler as schedules
 from memflow.store import NamespaceStore, Task
 from memflow.workflow.main import make_main
 
@@ -100,6 +101,7 @@ class Worker:
                                  spawn=self.consumer.spawn)
         self.runner.leases = self.consumer.leases
         self.metrics: WorkerMetrics | None = None
+        self.scheduler: schedules.Scheduler | None = None  # this namespace's, shared
         self._stopped = asyncio.Event()
 
     @classmethod
@@ -119,6 +121,7 @@ class Worker:
         worker = cls(ns, task_queue, functions, opts)
         worker.metrics = _metrics(ns, worker.consumer.queues, opts)
         await worker.consumer.start()
+        worker.scheduler = await schedules.acquire(ns, float(opts["poll_seconds"]))
         lifecycle.track(worker)
         return worker
 
@@ -159,6 +162,8 @@ class Worker:
         """Stop claiming work and finish what is in flight."""
         if self._stopped.is_set():
             return
+        if self.scheduler is not None:
+            await schedules.release(self.scheduler)
         await self.consumer.stop()
         if self.metrics is not None:
             await self.metrics.stop()

@@ -292,7 +292,9 @@ class PassRunner:
 
 def _workflow_policy(thread: ThreadRun) -> RetryPolicy:
     try:
-        return RetryPolicy.of(thread.config or None, WORKFLOW_RETRY_DEFAULT)
+        # keys starting with "$" are facts of the run (e.g. a schedule's $scheduled_at)
+        retry = {k: v for k, v in (thread.config or {}).items() if not k.startswith("$")}
+        return RetryPolicy.of(retry or None, WORKFLOW_RETRY_DEFAULT)
     except (TypeError, ValueError):
         return WORKFLOW_RETRY_DEFAULT
 

@@ -11,6 +11,7 @@ from memflow.store.entity import EntityQueries
 from memflow.store.observe import ObserveQueries
 from memflow.store.passes import PassQueries
 from memflow.store.poison import PoisonQueries
+from memflow.store.schedules import ScheduleQueries
 from memflow.store.search import SearchQueries
 from memflow.store.sql_search import SqlSearchQueries
 from memflow.store.tasks import TaskQueries
@@ -18,7 +19,8 @@ from memflow.store.workflows import WorkflowQueries
 
 
 class NamespaceStore(WorkflowQueries, TaskQueries, PassQueries, AdminQueries, EntityQueries,
-                     SearchQueries, SqlSearchQueries, ObserveQueries, PoisonQueries):
+                     SearchQueries, SqlSearchQueries, ObserveQueries, PoisonQueries,
+                     ScheduleQueries):
     """The statements of one namespace (schema) on a shared Store."""
 
     def __init__(self, store: Store, namespace: str):

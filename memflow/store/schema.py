@@ -170,6 +170,37 @@ SELECT workflow_id, run_id, name AS workflow_name, task_queue, status, entity_ty
        search, result, created_at, updated_at, completed_at, parent_id AS parent_workflow_id
   FROM {s}.workflows;
 """),
+    (6, """
+-- Schedules: one row per schedule, with the nominal time of its next tick (next_at) and when
+-- that tick is claimed (fire_at: next_at plus its jitter); buffer holds ticks that wait for the
+-- running run to close (overlap policies buffer_one, buffer_all, cancel_other).
+CREATE TABLE {s}.schedules (
+    schedule_id  text PRIMARY KEY,
+    spec         jsonb NOT NULL,
+    action       jsonb NOT NULL,
+    overlap      text NOT NULL,
+    paused       boolean NOT NULL DEFAULT false,
+    note         text,
+    next_at      timestamptz,
+    fire_at      timestamptz,
+    buffer       timestamptz[] NOT NULL DEFAULT '{}',
+    skipped      bigint NOT NULL DEFAULT 0,
+    missed       bigint NOT NULL DEFAULT 0,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX schedules_due ON {s}.schedules (fire_at) WHERE NOT paused;
+
+-- The runs a schedule started, one per tick: the key makes each tick start at most once.
+CREATE TABLE {s}.schedule_runs (
+    schedule_id  text NOT NULL REFERENCES {s}.schedules ON DELETE CASCADE,
+    scheduled_at timestamptz NOT NULL,
+    workflow_id  text NOT NULL,
+    run_id       text NOT NULL,
+    started_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (schedule_id, scheduled_at)
+);
+"""),
     (7, """
 -- The namespace's engine clock: every due time and recorded time in the store's SQL reads it.
 -- An inlinable STABLE function, so in normal mode it is exactly now(); a time-skipping test
