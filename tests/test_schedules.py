@@ -4,6 +4,7 @@ and the six overlap policies behave as Temporal's."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import subprocess
@@ -145,4 +146,4 @@ async def _runs(namespace: str, schedule_id: str) -> list[tuple[float, float, st
 
 def _never_overlap(runs: list[tuple[float, float, str, float]]) -> bool:
     ordered = sorted(runs, key=lambda r: r[3])
-    return all(b[3] >= a[1] for a, b in zip(ordered, ordered[1:], strict=False))
+    return all(b[3] >= a[1] for a, b in itertools.pairwise(ordered))

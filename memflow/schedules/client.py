@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -201,9 +202,13 @@ class ScheduleHandle:
     async def _reschedule(self, changes: dict[str, Any]) -> None:
         await self._modify(lambda row: policy.reschedule(row, changes, row.db_now))
 
-    async def _modify(self, decide: Any) -> list[str]:
+    async def _modify(self, decide: Callable[[ScheduleRow], ScheduleUpdate]) -> list[str]:
+        def notifying(row: ScheduleRow) -> ScheduleUpdate:
+            update = decide(row)
+            update.notify = True  # the schedulers re-read it (buffered ticks, next due time)
+            return update
         ns = await self._ns()
-        done = await ns.modify_schedule(self.schedule_id, decide)
+        done = await ns.modify_schedule(self.schedule_id, notifying)
         if done is None:
             raise ScheduleNotFoundError(self.schedule_id)
         update, started = done
