@@ -50,6 +50,14 @@ CASES: dict[str, list[str]] = {
         "<id>: completed with 'reserved book, charged 12.00'",
         "activities seen by the activity interceptor: ['audit_log', 'reserve', 'charge', "
         "'audit_log']"],
+    "nightly_report.py": [
+        "schedule nightly-report: cron 0 3 * * * in Europe/Paris, overlap skip",
+        "every next run is at 03:00 local: True",
+        "triggered run: report built from 3 orders (total 59.75 EUR)",
+        "run id matches its tick: True | status: completed"],
+    "poller.py": ["first poll started: True", "second poll while the first runs: skipped",
+                  "poll result: processed 2 items", "ticks skipped so far >= 1: True",
+                  "next polls 10 s apart: True"],
 }
 
 SKIPS = {
