@@ -1,5 +1,5 @@
-"""``python -m benchmarks {all,W1,W2,W3,W4,floor,timers,long,rss,dashboard,W1-observe}
-[--n N] ...``
+"""``python -m benchmarks {all,W1,W2,W3,W4,floor,timers,long,rss,dashboard,W1-observe,
+schedules} [--n N] ...``
 
 Prints one JSON line per workload run. The exit status is 1 if any workload failed (its line
 then has an ``"error"``).
@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from benchmarks import dashboard, extended, floor, observe, rss, standard
+from benchmarks import dashboard, extended, floor, observe, rss, schedules, standard
 
 Workload = Callable[[Any], Awaitable[dict[str, Any]]]
 
@@ -30,9 +30,10 @@ WORKLOADS: dict[str, Workload] = {
     "rss": rss.run,
     "dashboard": dashboard.run,
     "W1-observe": observe.w1_observe,
+    "schedules": schedules.run,
 }
 STANDARD = ["W1", "W2", "W3", "W4", "floor"]
-EXTENDED = ["timers", "long", "rss", "W1-observe"]
+EXTENDED = ["timers", "long", "rss", "W1-observe", "schedules"]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -43,11 +44,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="all, or one or more of: " + ", ".join(WORKLOADS))
     p.add_argument("--n", type=int, default=None,
                    help="override N (W1 workflows, W2 fan-out, W4 workflows, timers "
-                        "workflows, long's largest step count, rss workflows, dashboard runs)")
+                        "workflows, long's largest step count, rss workflows, dashboard runs, "
+                        "schedules)")
     p.add_argument("--runs", type=int, default=None,
                    help="W3: sequential runs (default 50); W1-observe: runs per mode (3)")
     p.add_argument("--seconds", type=float, default=None,
-                   help="floor: seconds measured per connection count (default 3)")
+                   help="floor: seconds measured per connection count (default 3); "
+                        "schedules: seconds of ticks (default 60)")
     p.add_argument("--floor-seconds", type=float, default=None,
                    help="W1: seconds of commit-floor measurement after the run (default 2; "
                         "0 skips it)")

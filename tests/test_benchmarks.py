@@ -34,6 +34,9 @@ CASES = {
     "W1-observe": (["W1-observe", "--n", "3", "--runs", "1"],
                    ["total_s_off", "total_s_tracing", "total_s_metrics", "cpu_s_off",
                     "tracing_overhead_pct", "metrics_overhead_pct", "spans_per_run"]),
+    "schedules": (["schedules", "--n", "3", "--seconds", "2"],
+                  ["p50_ms", "p99_ms", "claim_p50_ms", "claim_p99_ms", "ticks", "missing",
+                   "duplicates"]),
 }
 
 
@@ -71,6 +74,9 @@ def test_workload_prints_sane_json(workload: str) -> None:
         assert line["commits_per_workflow"] > 0 and line["write_xacts_per_workflow"] > 0
     if workload == "W4":
         assert line["first_to_last_s"] >= line["total_s"] >= 0
+    if workload == "schedules":
+        assert line["ticks"] == line["expected_ticks"] == 6
+        assert line["missing"] == line["duplicates"] == 0
     if workload == "timers":
         assert line["fire_p50_ms"] >= 0  # a timer never fires before it is due (one clock: PG)
 
