@@ -226,3 +226,22 @@ async def _runs(namespace: str, schedule_id: str, n: int) -> bool:
   JOIN "{namespace}".workflows w USING (workflow_id)
  WHERE r.schedule_id = %s AND w.status = 'completed' ''', schedule_id)
     return int(rows[0][0]) >= n
+
+
+async def test_a_broken_schedule_is_paused_and_the_others_go_on(
+        client: Client, dsn: str, namespace: str) -> None:
+    good = await client.schedule.create("good", workflow_name="stamp", task_queue="q",
+                                        every="1 second", jitter="300ms")
+    await client.schedule.create("broken", workflow_name="stamp", task_queue="q",
+                                 every="1 second")
+    rows = await sql(f'SELECT extract(epoch FROM fire_at - next_at) FROM "{namespace}".schedules '
+                     "WHERE schedule_id = 'good'")
+    assert 0 <= float(rows[0][0]) < 0.3  # the tick's jitter delays its start, not its time
+    await sql(f'''UPDATE "{namespace}".schedules
+                  SET spec = jsonb_set(spec, '{{cron}}', '["not cron"]')
+                WHERE schedule_id = 'broken' ''')
+    await Worker.create(connection=dsn, task_queue="q", workflow=[stamp], namespace=namespace)
+    await eventually(lambda: _runs(namespace, "good", 2), timeout=20)
+    broken = await client.schedule.get_handle("broken").describe()
+    assert broken.paused and broken.note and "paused by the scheduler" in broken.note
+    assert not (await good.describe()).paused

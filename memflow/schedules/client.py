@@ -235,10 +235,19 @@ async def _describe(ns: NamespaceStore, row: ScheduleRow) -> ScheduleDescription
         every=None if spec.every is None else float(spec.every), timezone=spec.timezone,
         overlap=row.overlap, catchup_window=spec.catchup_window, jitter=spec.jitter,
         start_at=spec.start_at, end_at=spec.end_at, paused=row.paused, note=row.note,
-        next_runs=[] if row.next_at is None else spec.upcoming(row.db_now),
+        next_runs=_upcoming(spec, row),
         recent_runs=runs, running=list(row.running), buffered=list(row.buffer),
         skipped=int(row.skipped), missed=int(row.missed), created_at=row.created_at,
         updated_at=row.updated_at)
+
+
+def _upcoming(spec: ScheduleSpec, row: ScheduleRow) -> list[datetime]:
+    if row.next_at is None:
+        return []
+    try:
+        return spec.upcoming(row.db_now)
+    except Exception:  # a stored spec this version cannot read (its schedule is paused)
+        return []
 
 
 def _with_note(changes: dict[str, Any], note: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from memflow.schedules import policy
 from memflow.schedules.client import cancel_runs
 from memflow.store import NamespaceStore
-from memflow.store.schedules import NOTIFY_KEY
+from memflow.store.schedules import NOTIFY_KEY, ScheduleRow, ScheduleUpdate
 
 log = logging.getLogger("memflow.schedules")
 
@@ -65,7 +66,7 @@ class Scheduler:
         while not self._stopping:
             self._wake.clear()
             try:
-                done = await self.ns.tick_due(BATCH, policy.on_due)
+                done = await self.ns.tick_due(BATCH, _on_due)
                 for update, _started in done:
                     if update.cancel:
                         await cancel_runs(self._client_for(), self.ns.namespace, update.cancel)
@@ -105,6 +106,18 @@ class Scheduler:
 
             self._client = Client(connection=self.ns.store.dsn, namespace=self.ns.namespace)
         return self._client
+
+
+def _on_due(row: ScheduleRow) -> ScheduleUpdate:
+    """``policy.on_due``, except that a schedule it cannot handle is paused (with the reason
+    as its note) instead of failing the ticks of every schedule claimed with it."""
+    try:
+        return policy.on_due(row)
+    except Exception as exc:
+        log.exception("schedule %s cannot run; pausing it", row.schedule_id)
+        paused = dataclasses.replace(row, paused=True,
+                                     note=f"paused by the scheduler: {type(exc).__name__}: {exc}")
+        return ScheduleUpdate(row=paused, notify=True)
 
 
 _shared: dict[tuple[int, str], tuple[Scheduler, int]] = {}
