@@ -213,6 +213,13 @@ def test_spec_rules_without_a_database() -> None:
                        end_at=datetime(2020, 1, 1, tzinfo=UTC), jitter=None,
                        catchup_window=None)
     assert ended.next_after(datetime(2027, 1, 1, tzinfo=UTC)) is None
+    # after the first 01:30 of a fall-back night, the second one is not a tick
+    fall = parse_spec(cron="30 1 * * *", every=None, timezone="America/New_York",
+                      start_at=None, end_at=None, jitter=None, catchup_window=None)
+    second_hour = datetime(2027, 11, 7, 1, 15, tzinfo=NY, fold=1)
+    assert fall.next_after(second_hour) == datetime(2027, 11, 8, 1, 30, tzinfo=NY)
+    assert fall.next_after(datetime(2027, 11, 7, 1, 30, tzinfo=NY)) == datetime(
+        2027, 11, 8, 1, 30, tzinfo=NY)
 
 
 async def _run_ids(namespace: str, schedule_id: str) -> list[str]:

@@ -173,7 +173,8 @@ class ScheduleHandle:
 
     async def trigger(self, overlap: str | None = None) -> str | None:
         """Start one run now (the schedule's overlap policy applies, or ``overlap``);
-        returns its workflow id, or None when the policy skipped or buffered it."""
+        returns its workflow id, or None when the policy skipped or buffered it (or a live
+        workflow holds that id)."""
         pol = overlap_or_none(overlap)
         started: list[str | None] = []
 
@@ -181,8 +182,8 @@ class ScheduleHandle:
             update, wf_id = policy.on_trigger(row, pol)
             started.append(wf_id)
             return update
-        await self._modify(decide)
-        return started[-1] if started else None
+        really = await self._modify(decide)
+        return started[-1] if started and started[-1] in really else None
 
     async def backfill(self, start: datetime, end: datetime,
                        overlap: str | None = None) -> list[str]:
