@@ -77,7 +77,8 @@ class Scheduler:
                 log.warning("running schedules failed: %s", exc)
                 await asyncio.sleep(1.0)
                 continue
-            self._watch(blocking)
+            if self._watch(blocking):
+                continue  # a run may have ended before we listened for it: look again
             timeout = self.poll
             if due is not None:
                 timeout = min(timeout, due + 0.001)
@@ -90,15 +91,18 @@ class Scheduler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
-    def _watch(self, workflow_ids: list[str]) -> None:
-        """Be woken when one of these runs ends (buffered ticks wait for them)."""
+    def _watch(self, workflow_ids: list[str]) -> bool:
+        """Be woken when one of these runs ends (buffered ticks wait for them); True when
+        some of them were not watched yet."""
         wanted = set(workflow_ids)
         for wf_id in list(self._watched):
             if wf_id not in wanted:
                 self._watched.pop(wf_id)()
-        for wf_id in wanted - set(self._watched):
+        new = wanted - set(self._watched)
+        for wf_id in new:
             self._watched[wf_id] = self.ns.store.notifier.subscribe(
                 self.ns.namespace, f"d:{wf_id}", lambda _k: self._wake.set())
+        return bool(new)
 
     def _client_for(self) -> Any:
         if self._client is None:
