@@ -23,6 +23,13 @@ async def stamp(label: str = "") -> dict[str, str | None]:
     return {"id": info.workflow_id, "at": None if at is None else at.isoformat(), "label": label}
 
 
+async def flaky() -> str:
+    info = workflow.info()
+    if info.attempt == 1:
+        raise RuntimeError("first attempt fails")
+    return f"ok on attempt {info.attempt}"
+
+
 async def slow(seconds: float) -> None:
     await workflow.sleep_for(seconds)
 
@@ -252,3 +259,15 @@ async def test_a_broken_schedule_is_paused_and_the_others_go_on(
     broken = await client.schedule.get_handle("broken").describe()
     assert broken.paused and broken.note and "paused by the scheduler" in broken.note
     assert not (await good.describe()).paused
+
+
+async def test_scheduled_runs_keep_their_retry_config(
+        client: Client, dsn: str, namespace: str) -> None:
+    await Worker.create(connection=dsn, task_queue="q", workflow=[flaky], namespace=namespace)
+    sched = await client.schedule.create(
+        "retry", workflow_name="flaky", task_queue="q", cron="0 0 1 1 *",
+        config={"maximum_attempts": 2, "initial_interval": 0.1, "backoff_coefficient": 1})
+    wf_id = await sched.trigger()
+    assert wf_id is not None
+    assert await client.workflow.get_handle(workflow_id=wf_id).result(timeout=20) == (
+        "ok on attempt 2")
