@@ -18,10 +18,13 @@ from tests.support import eventually, sql
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def spawn(dsn: str, namespace: str, **env: str) -> subprocess.Popen[str]:
+async def spawn(dsn: str, namespace: str, procs: list[subprocess.Popen[str]],
+                **env: str) -> subprocess.Popen[str]:
+    """Start a schedule worker process (added to ``procs`` first, so the test kills it)."""
     proc = subprocess.Popen([sys.executable, "-m", "tests.schedule_worker", dsn, namespace],
                             cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
                             text=True)
+    procs.append(proc)
     assert proc.stdout is not None
     line = await asyncio.to_thread(proc.stdout.readline)
     assert line.strip() == "ready"
@@ -57,9 +60,11 @@ async def test_three_workers_one_killed_mid_tick_start_each_tick_once(
         dsn: str, namespace: str, client: Client, tmp_path: Path) -> None:
     await log_starts(client, namespace)
     marker = tmp_path / "hang"
-    hanging = await spawn(dsn, namespace, HANG_TICK="2", HANG_MARKER=str(marker))
-    others = [await spawn(dsn, namespace) for _ in range(2)]
+    procs: list[subprocess.Popen[str]] = []
     try:
+        hanging = await spawn(dsn, namespace, procs, HANG_TICK="2", HANG_MARKER=str(marker))
+        for _ in range(2):
+            await spawn(dsn, namespace, procs)
         sched = await client.schedule.create("beat", workflow_name="stamp", task_queue="sched",
                                              every="1 second", overlap="allow_all")
         # the hanging worker eventually claims a tick and freezes inside its transaction
@@ -70,7 +75,7 @@ async def test_three_workers_one_killed_mid_tick_start_each_tick_once(
         await sched.pause()
         rows = await starts(namespace, "beat")
     finally:
-        for proc in [hanging, *others]:
+        for proc in procs:
             kill(proc)
     ids = [wf_id for wf_id, _ in rows]
     assert len(ids) == len(set(ids)), "a tick started twice"
@@ -89,8 +94,10 @@ async def test_overlap_policies_with_runs_slower_than_the_interval(
         dsn: str, namespace: str, client: Client) -> None:
     policies = ["skip", "buffer_one", "buffer_all", "cancel_other", "terminate_other",
                 "allow_all"]
-    procs = [await spawn(dsn, namespace) for _ in range(2)]
+    procs: list[subprocess.Popen[str]] = []
     try:
+        for _ in range(2):
+            await spawn(dsn, namespace, procs)
         scheds = {p: await client.schedule.create(
             p, workflow_name="slow", task_queue="sched", args=[2.2], every="1 second",
             overlap=p) for p in policies}
