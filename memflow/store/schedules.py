@@ -270,7 +270,7 @@ def tick_start_params(action: dict[str, Any], workflow_id: str, run_id: str,
             "args": _json_value(action.get("args") or []), "entity_type": None,
             "search": "{}", "config": config_json, "signal_in": None, "parent_id": None,
             "parent_run_id": None, "parent_dim": None, "parent_idx": None, "expire": 1.0,
-            "pending": None}
+            "pending": None, "trace": None}
 
 
 def _json_value(value: Any) -> str:
