@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from memflow import Client
 from memflow.dashboard.timeline import lanes, layout
 from memflow.store import NamespaceStore, Store
 from memflow.store.dashboard import DashboardQueries, RunCursor, RunFilter, StepRow
@@ -90,10 +91,11 @@ async def test_steps_page_by_keyset_and_threads(namespace):
 
 async def test_schedules_without_a_table_and_queues(namespace):
     q = await _queries(namespace)
-    assert await q.schedules() is None
-    await sql(f'CREATE TABLE "{namespace}".schedules (schedule_id text, paused boolean)')
-    await sql(f"""INSERT INTO "{namespace}".schedules VALUES ('nightly', false)""")
-    assert await q.schedules() == [{"schedule_id": "nightly", "paused": False}]
+    assert await q.schedules() == []  # the schedules table comes with the namespace (v6)
+    await Client(connection=DSN, namespace=namespace).schedule.create(
+        "nightly", workflow_name="report", task_queue="q", cron="0 3 * * *")
+    [doc] = await q.schedules() or []
+    assert (doc["schedule_id"], doc["paused"]) == ("nightly", False)
     await _seed(namespace, 1)
     await sql(f"""INSERT INTO "{namespace}".tasks (queue, kind, run_id, visible_at)
                   VALUES ('q', 'w', 'r-w-1', now() - interval '5 seconds'),
