@@ -28,7 +28,7 @@ _RUNNING_OF = f"""ARRAY(SELECT r.workflow_id FROM {{s}}.schedule_runs r
                 JOIN {{s}}.workflows w ON w.workflow_id = r.workflow_id
                WHERE r.schedule_id = c.schedule_id AND w.status IN {_OPEN}
                ORDER BY r.scheduled_at)"""
-_ROW = f"""c.*, now() AS db_now, {_RUNNING_OF} AS running,
+_ROW = f"""c.*, {{s}}.clock() AS db_now, {_RUNNING_OF} AS running,
        (SELECT max(r.scheduled_at) FROM {{s}}.schedule_runs r
          WHERE r.schedule_id = c.schedule_id) AS last_run_at"""
 
@@ -90,8 +90,8 @@ class ScheduleQueries:
         raise NotImplementedError
 
     async def db_now(self) -> datetime:
-        """The database's clock (every due time is compared with it)."""
-        rows = await self.store.fetch("SELECT now() AS now")
+        """The namespace's engine clock (every due time is compared with it)."""
+        rows = await self.store.fetch(self.q("SELECT {s}.clock() AS now"))
         now: datetime = rows[0]["now"]
         return now
 
@@ -141,7 +141,7 @@ SELECT schedule_id, pg_notify(%(channel)s, %(key)s) FROM d"""),
         """Seconds until the next tick of any active schedule is claimable (None: none), and
         the open runs that buffered ticks wait for (their end wakes the scheduler)."""
         rows = await self.store.fetch(self.q(f"""SELECT
-    (SELECT extract(epoch FROM min(fire_at) - clock_timestamp())::float8
+    (SELECT extract(epoch FROM min(fire_at) - {{s}}.clock())::float8
        FROM {{s}}.schedules WHERE NOT paused) AS due,
     ARRAY(SELECT unnest({_RUNNING_OF}) FROM {{s}}.schedules c
            WHERE NOT c.paused AND cardinality(c.buffer) > 0) AS blocking"""))
@@ -155,7 +155,7 @@ SELECT schedule_id, pg_notify(%(channel)s, %(key)s) FROM d"""),
         sql = self.q(f"""WITH c AS (
     SELECT * FROM {{s}}.schedules s
      WHERE NOT s.paused
-       AND (s.fire_at <= now()
+       AND (s.fire_at <= {{s}}.clock()
             OR (cardinality(s.buffer) > 0 AND NOT EXISTS (
                   SELECT 1 FROM {{s}}.schedule_runs r
                     JOIN {{s}}.workflows w ON w.workflow_id = r.workflow_id
@@ -237,8 +237,9 @@ _GUARD = """WHERE NOT EXISTS (SELECT 1 FROM {s}.schedule_runs
 # Starts a tick's run (once per tick: the guard and the runs key) and records it.
 _START_TICK = f"""WITH {START.replace('{guard}', _GUARD)},
 rec AS (
-    INSERT INTO {{s}}.schedule_runs (schedule_id, scheduled_at, workflow_id, run_id)
-    SELECT %(schedule_id)s, %(scheduled_at)s, workflow_id, run_id FROM up
+    INSERT INTO {{s}}.schedule_runs (schedule_id, scheduled_at, workflow_id, run_id,
+                                     started_at)
+    SELECT %(schedule_id)s, %(scheduled_at)s, workflow_id, run_id, {{s}}.clock() FROM up
     ON CONFLICT DO NOTHING RETURNING workflow_id)
 SELECT rec.workflow_id,
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue) FROM first_pass) n)
@@ -249,7 +250,8 @@ _UPDATE = f"""WITH up AS (
     UPDATE {{s}}.schedules SET spec = %(spec)s, action = %(action)s, overlap = %(overlap)s,
            paused = %(paused)s, note = %(note)s, next_at = %(next_at)s, fire_at = %(fire_at)s,
            buffer = %(buffer)s::timestamptz[],
-           skipped = skipped + %(skipped)s, missed = missed + %(missed)s, updated_at = now()
+           skipped = skipped + %(skipped)s, missed = missed + %(missed)s,
+           updated_at = {{s}}.clock()
      WHERE schedule_id = %(id)s RETURNING schedule_id),
 pruned AS (
     DELETE FROM {{s}}.schedule_runs r
