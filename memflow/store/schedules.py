@@ -204,7 +204,8 @@ SELECT {_ROW} FROM c""")
         ch = self.namespace
         for wf_id in u.interrupts:
             await conn.execute(self.q(interrupt_sql(step=False)), {
-                "target_id": wf_id, "descend": False, "expire": None, "channel": ch,
+                "target_id": wf_id, "target_run": None, "descend": False, "expire": None,
+                "channel": ch,
                 "ierror": '{"message": "terminated by its schedule (overlap policy)", '
                           '"code": 410, "type": "MemFlowInterruptedError", "stack": "", '
                           '"throw": true}'})
