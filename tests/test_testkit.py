@@ -302,3 +302,32 @@ def test_heartbeat_outside_a_cancelled_activity_does_not_raise() -> None:
             activity.heartbeat(2)
     finally:
         activity._current.reset(token)
+
+
+async def stamp() -> str:
+    info = workflow.info()
+    assert info.scheduled_at is not None
+    return workflow.now().isoformat()
+
+
+async def test_an_hourly_schedule_over_a_skipped_day_runs_24_times(
+        memflow_env: WorkflowEnvironment) -> None:
+    wall = time.monotonic()
+    await memflow_env.worker(task_queue="rep", workflow=stamp)
+    began = memflow_env.now()
+    first = began.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    sched = await memflow_env.client.schedule.create(
+        "hourly", workflow_name="stamp", task_queue="rep", every="1 hour")
+    await memflow_env.sleep("1 day")
+    rows = await sql(f"""SELECT workflow_id, status, result FROM "{memflow_env.namespace}".workflows
+                          WHERE workflow_id LIKE 'hourly-%%' ORDER BY workflow_id""")
+    assert [r[0] for r in rows] == [
+        f"hourly-{first + timedelta(hours=h):%Y-%m-%dT%H:%M:%SZ}" for h in range(24)]
+    await sched.pause()
+    for _wf_id, status, result in rows:
+        assert status == "completed"
+        assert datetime.fromisoformat(result) >= first  # workflow.now() follows the clock
+    assert time.monotonic() - wall < 60
+    # Known defect (see the session note): with a schedule, the fixture's own teardown hangs
+    # in pytest-asyncio's finalizer although this same shutdown returns at once here.
+    await memflow_env.shutdown()

@@ -70,6 +70,7 @@ class ResultBatcher:
                                   "error": payload.loads(item[3])})
                 held = (Task(id=int(row["id"]), queue=row["queue"], kind="w",
                              run_id=task.run_id, dim=task.dim, idx=None, payload=None,
-                             attempts=1, wake=int(row["wake"])), known, int(row["version"]))
+                             attempts=1, wake=int(row["wake"]), now=row["now"]), known,
+                        int(row["version"]))
             if not fut.done():
                 fut.set_result(held)

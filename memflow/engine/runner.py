@@ -95,6 +95,8 @@ class PassRunner:
     async def _run(self, task: Task, known: list[dict[str, Any]] | None = None,
                    version: int | None = None) -> None:
         thread = self.cache.take((task.run_id, task.dim)) if known else None
+        if thread is not None:
+            thread.clock = task.now  # before the delivery below runs workflow code
         if thread is not None and thread.version != version:
             thread.close()  # another worker advanced the run since this copy was cached
             thread = None
@@ -125,6 +127,7 @@ class PassRunner:
         wake = task.wake
         stale = 0
         while True:
+            thread.clock = task.now
             thread.run()
             if thread.done:
                 outcome = await self._finish(thread, task, lease)
@@ -195,6 +198,7 @@ class PassRunner:
     async def _resume(self, task: Task) -> ThreadRun | None:
         cached = self.cache.take((task.run_id, task.dim))
         if cached is not None:
+            cached.clock = task.now
             refreshed = await self._refresh(cached)
             if refreshed is not None:
                 return refreshed

@@ -66,6 +66,7 @@ class ThreadRun:
     version: int = 0  # the thread's committed passes, as the database counts them
     trace: Any = None  # the thread's trace state (memflow.observe.tracing), when traced
     pass_time: tuple[int, Any] | None = None  # (delivery, value) of workflow.now()
+    clock: Any = None  # the engine clock (a datetime) when this pass's task was taken
 
     def __post_init__(self) -> None:
         seqs = [s["seq"] for s in self.history.values() if s.get("seq") is not None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from memflow.store.fragments import live_threads
@@ -21,6 +22,7 @@ class Task:
     payload: Any
     attempts: int
     wake: int
+    now: datetime | None = None  # the engine clock when the task was claimed
 
 
 class TaskQueries:
@@ -40,7 +42,8 @@ class TaskQueries:
  WHERE t.id IN (SELECT id FROM {s}.tasks
                  WHERE queue = ANY(%(queues)s) AND visible_at <= {s}.clock()
                  ORDER BY visible_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
-RETURNING t.id, t.queue, t.kind, t.run_id, t.dim, t.idx, t.payload, t.attempts, t.wake""")
+RETURNING t.id, t.queue, t.kind, t.run_id, t.dim, t.idx, t.payload, t.attempts, t.wake,
+          {s}.clock() AS now""")
         rows = await self.store.fetch(sql, {"owner": owner, "lease": lease, "queues": queues,
                                             "limit": limit})
         rows.sort(key=lambda r: r["id"])
@@ -158,5 +161,6 @@ SELECT wk.id, wk.run_id, wk.dim, wk.queue, wk.wake,
             ELSE (SELECT version FROM {{s}}.threads v
                    WHERE v.run_id = wk.run_id AND v.dim = wk.dim) END AS version,
        CASE WHEN NOT (wk.inserted AND wk.lease_owner IS NOT NULL)
-            THEN pg_notify(%(channel)s, 'q:' || wk.queue) END AS notified
+            THEN pg_notify(%(channel)s, 'q:' || wk.queue) END AS notified,
+       {{s}}.clock() AS now
   FROM wk"""

@@ -3,7 +3,8 @@
 A namespace's ``{s}.clock()`` (migration 7) is ``now()``. A time-skipping environment redefines
 it in its own namespace as ``now()`` plus the skew kept in ``{s}.clock_skew``, and moves time by
 raising that skew. A skip happens only while the namespace is idle: no task is visible (ready,
-or a lapsed lease) and no task is leased (a pass or an activity running). The check and the jump
+or a lapsed lease), no task is leased (a pass or an activity running) and no schedule tick is
+due; the jump goes to the next due task or schedule tick. The check and the jump
 run under a SHARE lock on the tasks table, so no claim can slip in between them: a lease is
 never taken on the old clock and expired by the jump.
 """
@@ -17,6 +18,7 @@ from typing import Any
 import psycopg
 
 from memflow.store.base import Store, schema_sql, validate_namespace
+from memflow.store.schedules import NOTIFY_KEY
 
 _SKIPPING_CLOCK = """CREATE OR REPLACE FUNCTION {s}.clock() RETURNS timestamptz
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -30,10 +32,17 @@ _READ = """SELECT extract(epoch FROM coalesce((SELECT skew FROM {s}.clock_skew),
 _LOCK = "LOCK TABLE {s}.tasks IN SHARE MODE"
 
 # ``limit`` (an absolute time, or NULL) caps the jump; with no due task the jump goes to it.
+# Schedule ticks are jump targets only with a limit (``env.sleep``): an automatic skip never
+# races through the ticks of an endless schedule, but no skip happens while a tick is due.
 _SKIP = """WITH st AS (
     SELECT NOT EXISTS (SELECT 1 FROM {s}.tasks
-                        WHERE lease_owner IS NOT NULL OR visible_at <= {s}.clock()) AS idle,
-           least((SELECT min(visible_at) FROM {s}.tasks), %(limit)s::timestamptz) AS target,
+                        WHERE lease_owner IS NOT NULL OR visible_at <= {s}.clock())
+           AND NOT EXISTS (SELECT 1 FROM {s}.schedules
+                            WHERE NOT paused AND fire_at <= {s}.clock()) AS idle,
+           least((SELECT min(visible_at) FROM {s}.tasks),
+                 (SELECT min(fire_at) FROM {s}.schedules
+                   WHERE NOT paused AND %(limit)s::timestamptz IS NOT NULL),
+                 %(limit)s::timestamptz) AS target,
            {s}.clock() AS now),
 up AS (
     UPDATE {s}.clock_skew SET skew = skew + (st.target - st.now)
@@ -45,9 +54,10 @@ SELECT st.idle, EXISTS (SELECT 1 FROM up) AS jumped,
        CASE WHEN EXISTS (SELECT 1 FROM up) THEN st.target ELSE st.now END AS clock
   FROM st"""
 
-# Wake the workers of the queues whose tasks the jump made due.
+# Wake the workers of the queues whose tasks the jump made due, and the schedulers.
 _NOTIFY_DUE = """SELECT pg_notify(%(channel)s, 'q:' || queue)
-  FROM (SELECT DISTINCT queue FROM {s}.tasks WHERE visible_at <= {s}.clock()) due"""
+  FROM (SELECT DISTINCT queue FROM {s}.tasks WHERE visible_at <= {s}.clock()) due
+UNION ALL SELECT pg_notify(%(channel)s, %(schedules_key)s)"""
 
 
 @dataclass
@@ -96,7 +106,8 @@ class MovableClock:
                     raise RuntimeError("time skip: no answer from the database")
                 idle, jumped, skew, clock = row
                 if jumped:
-                    await conn.execute(self._q(_NOTIFY_DUE), {"channel": self.namespace})
+                    await conn.execute(self._q(_NOTIFY_DUE), {"channel": self.namespace,
+                                                             "schedules_key": NOTIFY_KEY})
             return Skip(bool(idle), bool(jumped), float(skew), clock)
         return await self.store.run(go)
 

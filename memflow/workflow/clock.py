@@ -11,7 +11,9 @@ from memflow.store import Command
 
 
 def now() -> datetime:
-    """The time of the current pass (timezone-aware, UTC): the same on every replay.
+    """The time of the current pass (timezone-aware, UTC): the same on every replay. It is
+    the namespace's engine clock when the pass began, so it follows a time-skipping test
+    environment.
 
     The first call after each delivery of results (and in the first pass) takes a step slot
     and records the time as a step of kind ``now``; later calls before the next delivery
@@ -25,7 +27,8 @@ def now() -> datetime:
     if rec is not None and rec.get("status") == "done" and isinstance(rec.get("result"), str):
         value = datetime.fromisoformat(rec["result"])
     else:
-        value = datetime.now(UTC)
+        # the engine clock when the pass was taken (a test environment's clock moves with it)
+        value = thread.clock.astimezone(UTC) if thread.clock is not None else datetime.now(UTC)
         thread.commands.append(Command(idx, "now", None, options={
             "result_json": payload.dumps(value.isoformat())}))
     thread.pass_time = (thread.deliveries, value)
