@@ -328,6 +328,3 @@ async def test_an_hourly_schedule_over_a_skipped_day_runs_24_times(
         assert status == "completed"
         assert datetime.fromisoformat(result) >= first  # workflow.now() follows the clock
     assert time.monotonic() - wall < 60
-    # Known defect (see the session note): with a schedule, the fixture's own teardown hangs
-    # in pytest-asyncio's finalizer although this same shutdown returns at once here.
-    await memflow_env.shutdown()

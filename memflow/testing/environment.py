@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,8 @@ from memflow.store import NamespaceStore, Store
 from memflow.store.testclock import MovableClock, drop_namespace
 from memflow.testing.skipper import AutoSkipper
 from memflow.worker import Worker
+
+log = logging.getLogger("memflow.testing")
 
 
 class _OwnConnection(Connection):
@@ -158,13 +161,13 @@ class WorkflowEnvironment:
         self._closed = True
         try:
             if self._skipper is not None:
-                await self._skipper.stop()
+                await _bounded(self._skipper.stop(), "stopping the time skipper")
             for worker in reversed(self._workers):
-                await worker.stop()
-            await self.client.close()
-            await drop_namespace(self._store, self.namespace)
+                await _bounded(worker.stop(), "stopping a worker", 40.0)
+            await _bounded(self.client.close(), "closing the client")
+            await _bounded(drop_namespace(self._store, self.namespace), "dropping the namespace")
         finally:
-            await self._store.close()
+            await _bounded(self._store.close(), "closing the connections")
 
     async def __aenter__(self) -> WorkflowEnvironment:
         return self
@@ -173,3 +176,11 @@ class WorkflowEnvironment:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.shutdown()
 
+
+async def _bounded(step: Any, what: str, seconds: float = 10.0) -> None:
+    """One step of the shutdown, given up (with a warning) when it takes longer than
+    ``seconds``: a test's teardown must never hang."""
+    try:
+        await asyncio.wait_for(step, seconds)
+    except TimeoutError:
+        log.warning("test environment: %s took longer than %gs; going on", what, seconds)
