@@ -206,10 +206,3 @@ def decode_args(fn: Any, args: list[Any]) -> list[Any]:
     if not any(hints):
         return args
     return [decode_as(a, hints[i] if i < len(hints) else None) for i, a in enumerate(args)]
-
-
-def install_psycopg_loads() -> None:
-    """Make psycopg decode JSON/JSONB columns with this module's fast, depth-safe ``loads``."""
-    from psycopg.types.json import set_json_loads
-
-    set_json_loads(loads)

@@ -106,16 +106,15 @@ def one_line(text: str) -> str:
 
 def describe_error(exc: BaseException) -> str:
     """A short, readable description of an exception for the user."""
-    import psycopg
+    from memflow.store.admin import database_error_text
 
     if isinstance(exc, CliError):
         return str(exc)
     if isinstance(exc, MemFlowError):
         return exc.message or type(exc).__name__
-    if isinstance(exc, psycopg.OperationalError):
-        return f"database unavailable: {exc}"
-    if isinstance(exc, psycopg.Error):
-        return f"database error: {exc}"
+    database = database_error_text(exc)
+    if database is not None:
+        return database
     if isinstance(exc, ValueError | TypeError | TimeoutError | LookupError) and str(exc):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -123,6 +123,15 @@ class AdminQueries:
         return {k: int(v) for k, v in rows[0].items()} if rows else {}
 
 
+def database_error_text(exc: BaseException) -> str | None:
+    """A short description of ``exc`` if it is a database error (``None`` otherwise)."""
+    if isinstance(exc, psycopg.OperationalError):
+        return f"database unavailable: {exc}"
+    if isinstance(exc, psycopg.Error):
+        return f"database error: {exc}"
+    return None
+
+
 async def ping(dsn: str, timeout: float = 5.0) -> str:
     """Connect once to ``dsn`` (giving up after ``timeout`` seconds); returns the server version.
 

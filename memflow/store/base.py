@@ -11,14 +11,16 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
-from memflow.payload import install_psycopg_loads
+from memflow.payload import loads
 from memflow.store.notify import Notifier
 from memflow.store.schema import MIGRATIONS
 
 log = logging.getLogger("memflow.store")
-install_psycopg_loads()
+# psycopg decodes JSON/JSONB columns with memflow's fast, depth-safe decoder.
+set_json_loads(loads)
 T = TypeVar("T")
 
 NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")

@@ -17,7 +17,7 @@ from memflow.workflow.calls import (
 )
 from memflow.workflow.clock import guid, now
 from memflow.workflow.context import WorkflowContext, get_context, random
-from memflow.workflow.entity import entity
+from memflow.workflow.entity_class import entity
 from memflow.workflow.events import emit, interrupt, trace
 from memflow.workflow.hooks import exec_hook, exec_hook_batch, hook
 from memflow.workflow.info import WorkflowInfo, info

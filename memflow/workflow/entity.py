@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from memflow import payload
 from memflow.engine.thread import current_thread
-
-if TYPE_CHECKING:
-    from memflow.entity import Entity
 
 MAX_PATH_SEGMENTS = 256
 
@@ -169,13 +166,3 @@ class EntityMethods:
         value now at the path."""
         return _call("set_if_not_exists", entity_call("set_if_not_exists", path, value=value))
 
-
-async def entity() -> Entity:
-    """The running workflow's entity. Consumes no step: only its methods are durable calls.
-
-    Hook threads of a workflow share its entity.
-    """
-    current_thread("workflow.entity()")
-    from memflow.entity import Entity
-
-    return Entity()
