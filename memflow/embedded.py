@@ -1,4 +1,7 @@
-"""The embedded PostgreSQL used when no database is configured (``pgserver`` under MEMFLOW_HOME)."""
+"""The embedded PostgreSQL used when no database is configured (``pgserver`` under MEMFLOW_HOME).
+
+``pgserver`` comes with the ``memflow[embedded]`` extra.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,9 @@ import threading
 import warnings
 from pathlib import Path
 from typing import Any
+
+MISSING = ("no database configured, and the embedded Postgres is not installed: "
+           "pip install 'memflow[embedded]', or set MEMFLOW_DATABASE_URL (or pass a DSN)")
 
 _lock = threading.Lock()
 _servers: dict[str, Any] = {}
@@ -28,9 +34,8 @@ def embedded_dsn() -> str:
                 warnings.simplefilter("ignore")
                 try:
                     import pgserver
-                except ImportError as exc:  # pragma: no cover - pgserver is a dependency
-                    raise RuntimeError("the embedded Postgres needs the 'pgserver' package; "
-                                       "or set MEMFLOW_DATABASE_URL") from exc
+                except ImportError as exc:
+                    raise RuntimeError(MISSING) from exc
                 data.mkdir(parents=True, exist_ok=True)
                 server = pgserver.get_server(data, cleanup_mode=None)
             _servers[key] = server
