@@ -9,7 +9,6 @@ import click
 
 from memflow.cli import render
 from memflow.cli.common import (
-    PROGRESS,
     CliError,
     Env,
     common_options,
@@ -21,6 +20,7 @@ from memflow.cli.common import (
     run,
     to_json,
 )
+from memflow.cli.progress import progress, stderr_tty
 
 TASK_KINDS = {"w": "workflow pass", "a": "activity", "t": "timer"}
 
@@ -50,11 +50,15 @@ async def _migrate(env: Env, all_namespaces: bool) -> list[tuple[str, int, int]]
     store = await Store.get(await connect(env), "cli")
     names = await memflow_namespaces(store) if all_namespaces else [env.namespace]
     done = []
-    for name in names:
-        existing = set(await memflow_namespaces(store))
-        before = await NamespaceStore(store, name).migration_version() if name in existing else 0
-        ns = await NamespaceStore.open(store, name)
-        done.append((name, before, await ns.migration_version()))
+    with progress("migrating", total=len(names)) as meter:
+        for name in names:
+            meter.advance(0, f"migrating namespace {name}")
+            existing = set(await memflow_namespaces(store))
+            before = (await NamespaceStore(store, name).migration_version()
+                      if name in existing else 0)
+            ns = await NamespaceStore.open(store, name)
+            done.append((name, before, await ns.migration_version()))
+            meter.advance()
     return done
 
 
@@ -95,32 +99,38 @@ async def _prune(env: Env, older_than: float,
                  batch: int) -> tuple[dict[str, int], dict[str, int], float]:
     ns = await open_namespace(env)
     started = time.perf_counter()
+    # On a terminal, a bar per phase whose total is counted first; otherwise a line per batch.
+    expected = await ns.count_prunable(older_than) if stderr_tty() else {}
     totals = {"workflows": 0, "steps": 0, "threads": 0, "tasks": 0}
-    while True:
-        got = await ns.prune_batch(older_than, batch)
-        if not got.get("workflows"):
-            break
-        for key in totals:
-            totals[key] += got.get(key, 0)
-        _report(f"pruned {totals['workflows']} workflows ({totals['steps']} steps) so far…")
     orphans = {"runs": 0, "steps": 0, "threads": 0, "tasks": 0}
-    while True:
-        got = await ns.prune_orphans_batch(batch)
-        removed = got.get("steps", 0) + got.get("threads", 0) + got.get("tasks", 0)
-        if not got.get("runs") or not removed:
-            break
-        for key in orphans:
-            orphans[key] += got.get(key, 0)
-        _report(f"removed the rows of {orphans['runs']} orphaned runs so far…")
-    PROGRESS.clear()
+    with progress("pruning finished workflows", expected.get("workflows")) as meter:
+        while True:
+            got = await ns.prune_batch(older_than, batch)
+            if not got.get("workflows"):
+                break
+            _add(totals, got)
+            meter.advance(got["workflows"])
+            _report(f"pruned {totals['workflows']} workflows ({totals['steps']} steps) so far…")
+        meter = meter.next("removing the rows of orphaned runs", expected.get("orphan_runs"))
+        while True:
+            got = await ns.prune_orphans_batch(batch)
+            removed = got.get("steps", 0) + got.get("threads", 0) + got.get("tasks", 0)
+            if not got.get("runs") or not removed:
+                break
+            _add(orphans, got)
+            meter.advance(got["runs"])
+            _report(f"removed the rows of {orphans['runs']} orphaned runs so far…")
     return totals, orphans, time.perf_counter() - started
 
 
+def _add(totals: dict[str, int], batch: dict[str, int]) -> None:
+    for key in totals:
+        totals[key] += batch.get(key, 0)
+
+
 def _report(text: str) -> None:
-    """Progress of a long prune: in place on a terminal, one line per batch otherwise."""
-    if PROGRESS.tty:
-        PROGRESS.update(text)
-    else:
+    """A line per prune batch on stderr when no progress bar is drawn (not a terminal)."""
+    if not stderr_tty():
         note(text)
 
 

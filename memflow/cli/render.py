@@ -1,7 +1,8 @@
-"""Text rendering for the command line: aligned tables, status colours, times and durations."""
+"""Text rendering for the command line: tables (drawn by rich), status colours, times, durations."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import sys
@@ -9,7 +10,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import click
+from rich.console import Console, OverflowMethod
+from rich.table import Table
+from rich.text import Text
 
 STATUS_COLORS = {"completed": "green", "done": "green", "failed": "red",
                  "interrupted": "yellow", "running": "cyan", "pending": "blue"}
@@ -53,8 +56,12 @@ def shorten(text: str, limit: int | None, middle: bool = False) -> str:
 def table(headers: Sequence[str], rows: Sequence[Sequence[Cell | str]],
           limits: dict[int, int] | None = None, indent: str = "",
           middle: Sequence[int] = ()) -> list[str]:
-    """Aligned lines of a table; on a terminal, columns in ``limits`` are cut to that width
-    (in the middle for the columns in ``middle``)."""
+    """The lines of a table drawn by rich: columns two spaces apart, the header bold.
+
+    On a terminal, columns in ``limits`` are cut to that width (in the middle for the columns
+    in ``middle``) and the table fits the window; elsewhere every cell is whole and unstyled,
+    one row per line, so that the output stays parseable.
+    """
     cells = [[c if isinstance(c, Cell) else Cell(c) for c in row] for row in rows]
     tty = stdout_tty()
     if tty and limits:
@@ -62,20 +69,27 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Cell | str]],
             for i, limit in limits.items():
                 if i < len(row):
                     row[i].text = shorten(row[i].text, limit, i in middle)
-    widths = [len(h) for h in headers]
-    for row in cells:
-        for i, c in enumerate(row):
-            widths[i] = max(widths[i], len(c.text))
+    grid = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
     last = len(headers) - 1
-    lines = [indent + "  ".join(click.style(h.ljust(widths[i]) if i < last else h, bold=True)
-                                for i, h in enumerate(headers))]
+    for i, header in enumerate(headers):
+        # Only the last column gives way to a narrow window; the others keep their width.
+        whole = max([len(header), *(len(row[i].text) for row in cells if i < len(row))])
+        grid.add_column(Text(header), min_width=None if i == last else whole)
+    overflow: OverflowMethod = "ellipsis" if tty else "ignore"
     for row in cells:
-        parts = []
-        for i, c in enumerate(row):
-            padded = c.text.ljust(widths[i]) if i < last else c.text
-            parts.append(click.style(padded, **c.style) if c.style else padded)
-        lines.append((indent + "  ".join(parts)).rstrip())
-    return lines
+        grid.add_row(*(Text(c.text, style=_style(c.style), no_wrap=True, overflow=overflow)
+                       for c in row))
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=tty, highlight=False,
+                      width=max(20, width() - len(indent)) if tty else 1_000_000)
+    console.print(grid)
+    return [(indent + line).rstrip() for line in buffer.getvalue().splitlines()]
+
+
+def _style(style: dict[str, Any]) -> str:
+    """A rich style from click-style options (``fg=``, ``bold=``)."""
+    words = [name for name in ("bold", "dim") if style.get(name)]
+    return " ".join([*words, style["fg"]] if style.get("fg") else words)
 
 
 def when(value: datetime | None) -> str:

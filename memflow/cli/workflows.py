@@ -7,7 +7,6 @@ from typing import Any
 import click
 
 from memflow.cli.common import (
-    PROGRESS,
     CliError,
     Env,
     client_for,
@@ -21,8 +20,8 @@ from memflow.cli.common import (
     out,
     run,
     to_json,
-    with_ticker,
 )
+from memflow.cli.progress import progress, stderr_tty
 from memflow.errors import MemFlowError, MemFlowInterruptedError
 
 FINISHED = ("completed", "failed", "interrupted")
@@ -95,11 +94,11 @@ def start_command(env: Env, workflow_name: str, task_queue: str, arg: list[Any],
 
 async def _wait(handle: Any, timeout: float | None) -> Any:
     """The result of ``handle``, with a status line while waiting; failures raise CliError."""
-    if not PROGRESS.tty:
+    if not stderr_tty():
         note(f"waiting for workflow {handle.workflow_id} to finish…")
     try:
-        return await with_ticker(handle.result(timeout=timeout),
-                                 f"waiting for workflow {handle.workflow_id}")
+        with progress(f"waiting for workflow {handle.workflow_id}"):
+            return await handle.result(timeout=timeout)
     except MemFlowInterruptedError as exc:
         raise CliError(f"workflow {handle.workflow_id} was interrupted: {exc.message}") from exc
     except MemFlowError as exc:
