@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from memflow import lifecycle, registry
@@ -80,7 +80,42 @@ def _functions(workflow: Any) -> dict[str, Callable[..., Any]]:
     return out
 
 
-class Worker:
+def _consumer(ns: NamespaceStore, queues: list[str], handler: Callable[[Task], Awaitable[None]],
+              options: dict[str, Any]) -> Consumer:
+    return Consumer(ns, queues, handler, concurrency=int(options["concurrency"]),
+                    lease=float(options["lease_seconds"]), poll=float(options["poll_seconds"]),
+                    **_failure_options(options))
+
+
+class _Serving:
+    """What both kinds of worker share: a consumer, optional metrics, a stop that drains."""
+
+    ns: NamespaceStore
+    consumer: Consumer
+    metrics: WorkerMetrics | None = None
+    _stopped: asyncio.Event
+
+    async def _start(self, options: dict[str, Any]) -> None:
+        self.metrics = _metrics(self.ns, self.consumer.queues, options)
+        await self.consumer.start()
+        lifecycle.track(self)
+
+    async def stop(self) -> None:
+        """Stop claiming work and finish what is in flight."""
+        if self._stopped.is_set():
+            return
+        await self.consumer.stop()
+        if self.metrics is not None:
+            await self.metrics.stop()
+        self._drained()
+        self._stopped.set()
+        lifecycle.untrack(self)
+
+    def _drained(self) -> None:
+        """Called by ``stop`` once the work in flight has finished."""
+
+
+class Worker(_Serving):
     """Serves one task queue: its workflow passes and timers, and its own activity topic."""
 
     def __init__(self, ns: NamespaceStore, task_queue: str, functions: dict[str, Any],
@@ -90,17 +125,13 @@ class Worker:
         self.functions = functions
         self.options = options
         self.cache = ThreadCache(int(options["cache_size"]))
-        self.consumer = Consumer(ns, [task_queue, f"{task_queue}-activity"], self._handle,
-                                 concurrency=int(options["concurrency"]),
-                                 lease=float(options["lease_seconds"]),
-                                 poll=float(options["poll_seconds"]),
-                                 **_failure_options(options))
+        self.consumer = _consumer(ns, [task_queue, f"{task_queue}-activity"], self._handle,
+                                  options)
         self.runner = PassRunner(ns, functions, self.cache, make_main,
                                  owner=self.consumer.owner, lease=self.consumer.lease,
                                  local_queues=frozenset({f"{task_queue}-activity"}),
                                  spawn=self.consumer.spawn)
         self.runner.leases = self.consumer.leases
-        self.metrics: WorkerMetrics | None = None
         self.scheduler: schedules.Scheduler | None = None  # this namespace's, shared
         self._stopped = asyncio.Event()
 
@@ -119,10 +150,8 @@ class Worker:
         store = await conn.store("worker")
         ns = await NamespaceStore.open(store, namespace)
         worker = cls(ns, task_queue, functions, opts)
-        worker.metrics = _metrics(ns, worker.consumer.queues, opts)
-        await worker.consumer.start()
+        await worker._start(opts)
         worker.scheduler = await schedules.acquire(ns, float(opts["poll_seconds"]))
-        lifecycle.track(worker)
         return worker
 
     @property
@@ -159,32 +188,24 @@ class Worker:
                 loop.remove_signal_handler(sig)
 
     async def stop(self) -> None:
-        """Stop claiming work and finish what is in flight."""
-        if self._stopped.is_set():
-            return
-        if self.scheduler is not None:
-            await schedules.release(self.scheduler)
-        await self.consumer.stop()
-        if self.metrics is not None:
-            await self.metrics.stop()
+        """Stop running schedules and claiming work, and finish what is in flight."""
+        scheduler, self.scheduler = self.scheduler, None
+        if scheduler is not None and not self._stopped.is_set():
+            await schedules.release(scheduler)
+        await super().stop()
+
+    def _drained(self) -> None:
         self.cache.clear()
-        self._stopped.set()
-        lifecycle.untrack(self)
 
 
-class ActivityWorker:
+class ActivityWorker(_Serving):
     """Serves the activity topic ``<task_queue>-activity`` of registered activities."""
 
     def __init__(self, ns: NamespaceStore, queue: str, options: dict[str, Any]):
         self.ns = ns
         self.queue = queue
-        self.consumer = Consumer(ns, [f"{queue}-activity"], self._handle,
-                                 concurrency=int(options["concurrency"]),
-                                 lease=float(options["lease_seconds"]),
-                                 poll=float(options["poll_seconds"]),
-                                 **_failure_options(options))
+        self.consumer = _consumer(ns, [f"{queue}-activity"], self._handle, options)
         self.results = ResultBatcher(ns, self.consumer.owner, self.consumer.lease)
-        self.metrics: WorkerMetrics | None = None
         self._stopped = asyncio.Event()
 
     async def _handle(self, task: Task) -> None:
@@ -195,16 +216,6 @@ class ActivityWorker:
     async def run(self) -> None:
         """Block until stopped."""
         await self._stopped.wait()
-
-    async def stop(self) -> None:
-        """Stop claiming and finish the activities in flight."""
-        if self._stopped.is_set():
-            return
-        await self.consumer.stop()
-        if self.metrics is not None:
-            await self.metrics.stop()
-        self._stopped.set()
-        lifecycle.untrack(self)
 
 
 def _metrics(ns: NamespaceStore, queues: list[str],
@@ -237,7 +248,5 @@ async def register_activity_worker(config: dict[str, Any], activities: Any,
     store = await conn.store("worker")
     ns = await NamespaceStore.open(store, config.get("namespace") or "memflow")
     worker = ActivityWorker(ns, queue, opts)
-    worker.metrics = _metrics(ns, worker.consumer.queues, opts)
-    await worker.consumer.start()
-    lifecycle.track(worker)
+    await worker._start(opts)
     return worker
