@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from memflow import lifecycle, registry
+from memflow.client import Client
 from memflow.connection import Connection
 from memflow.engine.activities import run_activity, timer_outcome
 from memflow.engine.cache import ThreadCache
@@ -19,6 +21,7 @@ from memflow.engine.runner import PassRunner
 from memflow.ids import check_queue
 from memflow.observe import WorkerMetrics, metrics
 from memflow.schedules import scheduler as schedules
+from memflow.schedules.client import cancel_runs
 from memflow.store import NamespaceStore, Task
 from memflow.workflow.main import make_main
 
@@ -151,7 +154,10 @@ class Worker(_Serving):
         ns = await NamespaceStore.open(store, namespace)
         worker = cls(ns, task_queue, functions, opts)
         await worker._start(opts)
-        worker.scheduler = await schedules.acquire(ns, float(opts["poll_seconds"]))
+        # The scheduler's cancel_other policy cancels runs through a client (it connects on use).
+        client = Client(connection=ns.store.dsn, namespace=ns.namespace)
+        worker.scheduler = await schedules.acquire(
+            ns, float(opts["poll_seconds"]), functools.partial(cancel_runs, client, ns.namespace))
         return worker
 
     @property

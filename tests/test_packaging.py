@@ -68,3 +68,21 @@ async def test_cli_without_the_extra_says_how_to_install_it(tmp_path):
     assert proc.returncode == 1
     lines = err.decode().strip().splitlines()
     assert lines[-1].startswith("error: ") and "pip install 'memflow[embedded]'" in lines[-1]
+
+
+def _top_level_modules() -> set[str]:
+    package = ROOT / "memflow"
+    names = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
+    names |= {p.name for p in package.iterdir() if (p / "__init__.py").exists()}
+    return {f"memflow.{n}" for n in names}
+
+
+def test_every_module_has_a_layer_and_only_the_store_may_import_psycopg():
+    contracts = _pyproject()["tool"]["importlinter"]["contracts"]
+    layers = next(c for c in contracts if c["type"] == "layers")["layers"]
+    layered = {m.strip().strip("()") for layer in layers for m in re.split(r"[|:]", layer)}
+    forbidden = next(c for c in contracts if c["type"] == "forbidden")
+    modules = _top_level_modules()
+    assert modules - layered == set(), "give these modules a layer in pyproject.toml"
+    assert modules - {"memflow.store"} - set(forbidden["source_modules"]) == set(), \
+        "add these modules to the psycopg contract's source_modules in pyproject.toml"

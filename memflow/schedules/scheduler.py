@@ -12,11 +12,9 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from memflow.schedules import policy
-from memflow.schedules.client import cancel_runs
 from memflow.store import NamespaceStore
 from memflow.store.schedules import NOTIFY_KEY, ScheduleRow, ScheduleUpdate
 
@@ -25,19 +23,23 @@ log = logging.getLogger("memflow.schedules")
 BATCH = 50          # schedules claimed per transaction
 BUSY_BACKOFF = 0.05  # first wait when a due schedule is held by another worker
 
+# Asks the given workflow ids to cancel (``schedules.client.cancel_runs`` through a client,
+# given by the worker: the scheduler sits below the client and does not make one itself).
+CancelRuns = Callable[[list[str]], Awaitable[None]]
+
 
 class Scheduler:
     """Starts the due ticks of one namespace's schedules."""
 
-    def __init__(self, ns: NamespaceStore, poll: float = 10.0):
+    def __init__(self, ns: NamespaceStore, poll: float = 10.0, cancel: CancelRuns | None = None):
         self.ns = ns
         self.poll = poll
+        self.cancel = cancel
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._watched: dict[str, Callable[[], None]] = {}
-        self._client: Any = None
 
     async def start(self) -> None:
         """Listen for schedule changes and start the loop."""
@@ -68,8 +70,8 @@ class Scheduler:
             try:
                 done = await self.ns.tick_due(BATCH, _on_due)
                 for update, _started in done:
-                    if update.cancel:
-                        await cancel_runs(self._client_for(), self.ns.namespace, update.cancel)
+                    if update.cancel and self.cancel is not None:
+                        await self.cancel(list(update.cancel))
                 if len(done) == BATCH:
                     continue
                 due, blocking = await self.ns.schedule_wait()
@@ -104,13 +106,6 @@ class Scheduler:
                 self.ns.namespace, f"d:{wf_id}", lambda _k: self._wake.set())
         return bool(new)
 
-    def _client_for(self) -> Any:
-        if self._client is None:
-            from memflow.client import Client
-
-            self._client = Client(connection=self.ns.store.dsn, namespace=self.ns.namespace)
-        return self._client
-
 
 def _on_due(row: ScheduleRow) -> ScheduleUpdate:
     """``policy.on_due``, except that a schedule it cannot handle is paused (with the reason
@@ -127,15 +122,16 @@ def _on_due(row: ScheduleRow) -> ScheduleUpdate:
 _shared: dict[tuple[int, str], tuple[Scheduler, int]] = {}
 
 
-async def acquire(ns: NamespaceStore, poll: float = 10.0) -> Scheduler:
+async def acquire(ns: NamespaceStore, poll: float = 10.0,
+                  cancel: CancelRuns | None = None) -> Scheduler:
     """The scheduler of ``ns`` in this process, started on first use (one per namespace,
-    shared by its workers)."""
+    shared by its workers); ``cancel`` asks runs to cancel for the ``cancel_other`` policy."""
     key = (id(ns.store), ns.namespace)
     found = _shared.get(key)
     if found is not None:
         _shared[key] = (found[0], found[1] + 1)
         return found[0]
-    scheduler = Scheduler(ns, poll)
+    scheduler = Scheduler(ns, poll, cancel)
     _shared[key] = (scheduler, 1)
     await scheduler.start()
     return scheduler
