@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_DSN = "postgresql://root@127.0.0.1:5432/test"
 
@@ -45,3 +51,25 @@ async def eventually(check, timeout: float = 10.0, interval: float = 0.05):
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last: {value!r})")
         await asyncio.sleep(interval)
+
+
+async def spawn_ready(module: str, *args: str,
+                      procs: list[subprocess.Popen[str]] | None = None,
+                      **env: str) -> subprocess.Popen[str]:
+    """Run ``python -m module args`` (with ``env`` added) until it prints ``ready``; the process
+    goes into ``procs`` first, so a test that fails meanwhile still kills it."""
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT,
+                            env={**os.environ, **env}, stdout=subprocess.PIPE, text=True)
+    if procs is not None:
+        procs.append(proc)
+    assert proc.stdout is not None
+    line = await asyncio.to_thread(proc.stdout.readline)
+    assert line.strip() == "ready"
+    return proc
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL ``proc`` unless it has ended, and reap it."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait(10)

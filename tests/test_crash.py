@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -14,25 +11,12 @@ import pytest
 
 from memflow import Client, Worker, WorkflowHandle
 from tests.crash_worker import crashy
-from tests.support import eventually, sql
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import eventually, kill, spawn_ready, sql
 
 
 async def spawn_worker(dsn: str, namespace: str, **env: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.crash_worker", dsn, namespace],
-                            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
-                            text=True)
-    assert proc.stdout is not None
-    line = await asyncio.to_thread(proc.stdout.readline)
-    assert line.strip() == "ready"
-    return proc
-
-
-def kill(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
+    """A ``tests.crash_worker`` process, once it is ready."""
+    return await spawn_ready("tests.crash_worker", dsn, namespace, **env)
 
 
 async def crash_then_resume(dsn: str, ns: str, client: Client, steps: int,

@@ -5,36 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import signal
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from memflow import Client
-from tests.support import eventually, sql
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import eventually, kill, spawn_ready, sql
 
 
 async def spawn(dsn: str, namespace: str, procs: list[subprocess.Popen[str]],
                 **env: str) -> subprocess.Popen[str]:
     """Start a schedule worker process (added to ``procs`` first, so the test kills it)."""
-    proc = subprocess.Popen([sys.executable, "-m", "tests.schedule_worker", dsn, namespace],
-                            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
-                            text=True)
-    procs.append(proc)
-    assert proc.stdout is not None
-    line = await asyncio.to_thread(proc.stdout.readline)
-    assert line.strip() == "ready"
-    return proc
-
-
-def kill(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
+    return await spawn_ready("tests.schedule_worker", dsn, namespace, procs=procs, **env)
 
 
 async def log_starts(client: Client, namespace: str) -> None:
