@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memflow import Client, Entity, Worker, workflow
+from memflow.commands import EntityCall, EntityOp, SearchCall, SearchOp
 from memflow.errors import MemFlowFatalError
-from memflow.store import Command, NamespaceStore, Thread
+from memflow.store import NamespaceStore, Thread
 from memflow.store.entity import entity_statement
 from memflow.store.passes import Lease
 from memflow.store.search import search_statement
@@ -45,12 +46,17 @@ class Driver:
     def thread(self, dim: str = "") -> Thread:
         return Thread(self.workflow_id, self.run_id, dim, "idle")
 
-    def command(self, kind: str, options: dict[str, Any], dim: str = "") -> Command:
+    def command(self, kind: str, operation: EntityOp | SearchOp,
+                dim: str = "") -> EntityCall | SearchCall:
         idx = self.next_idx.get(dim, 0)
         self.next_idx[dim] = idx + 1
-        return Command(idx, kind, options["op"], options=options)
+        if isinstance(operation, EntityOp):
+            assert kind == "entity"
+            return EntityCall(idx, operation)
+        assert kind == "search"
+        return SearchCall(idx, operation, operation.op)
 
-    async def commit(self, command: Command, dim: str = "") -> dict[str, Any]:
+    async def commit(self, command: EntityCall | SearchCall, dim: str = "") -> dict[str, Any]:
         """Commit one command as a pass does; returns its step row."""
         outcome = await self.ns.commit_pass(self.thread(dim), [command], [], lease=self.lease,
                                             version=self.version)
@@ -61,10 +67,12 @@ class Driver:
     async def entity(self, op: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return await self.commit(self.command("entity", entity_call(op, *args, **kwargs)))
 
-    async def alone(self, command: Command, dim: str) -> dict[str, Any]:
+    async def alone(self, command: EntityCall | SearchCall, dim: str) -> dict[str, Any]:
         """Run the command's statement by itself (its own transaction, no pass lock)."""
-        build = entity_statement if command.kind == "entity" else search_statement
-        [(text, params)] = build(self.thread(dim), command, self.ns.namespace)
+        if isinstance(command, EntityCall):
+            [(text, params)] = entity_statement(self.thread(dim), command, self.ns.namespace)
+        else:
+            [(text, params)] = search_statement(self.thread(dim), command, self.ns.namespace)
         rows = await self.ns.store.fetch(self.ns.q(text), params)
         return rows[0]
 
@@ -230,7 +238,7 @@ async def test_merge_is_a_true_deep_merge(client: Client, namespace: str) -> Non
         deep = {"x": deep}
     with pytest.raises(ValueError, match="256 levels"):
         entity_call("merge", value=deep)
-    assert entity_call("set", value=deep)["op"] == "set"  # set takes any depth
+    assert entity_call("set", value=deep).op == "set"  # set takes any depth
 
 
 async def test_merge_cost_grows_with_the_patch_not_its_square(client: Client,
@@ -642,7 +650,7 @@ OPS = st.one_of(
 )
 
 
-def _call_options(op: str, path: str | None, arg: Any) -> dict[str, Any]:
+def _call_options(op: Any, path: str | None, arg: Any) -> EntityOp:
     if op in ("set", "merge"):
         return entity_call(op, value=arg)
     if op in ("append", "prepend", "set_if_not_exists"):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from memflow import Client, Worker, workflow
-from memflow.store import Command, NamespaceStore, Thread
+from memflow.commands import Emit
+from memflow.store import NamespaceStore, Thread
 from memflow.store.passes import Lease
 from tests.support import eventually, sql
 
@@ -17,8 +18,8 @@ async def _idle_run(client: Client, namespace: str) -> tuple[NamespaceStore, Thr
     return ns, Thread(handle.workflow_id, handle.run_id or "", "", "idle")
 
 
-def _emit(idx: int) -> Command:
-    return Command(idx, "emit", None, options={"events": '{"topic": 1}'})
+def _emit(idx: int) -> Emit:
+    return Emit(idx, "topic", '{"topic": 1}')
 
 
 async def _steps(ns: str, run_id: str) -> int:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from memflow import observe, payload
+from memflow.commands import ActivityCall, Command, LocalLease
 from memflow.engine.cache import ThreadCache
 from memflow.engine.outcomes import cancelled_by_workflow_code
 from memflow.engine.results import ResultBatcher
@@ -137,7 +139,7 @@ class PassRunner:
             else:
                 commands, delivered = thread.take_commands()
                 immediate = any(c.immediate for c in commands)
-                self._lease_local(commands)
+                commands = self._lease_local(commands)
                 outcome = await self.ns.commit_pass(
                     thread.ref, commands, delivered, lease=lease, version=thread.version,
                     finalize=None if immediate else wake)
@@ -172,7 +174,7 @@ class PassRunner:
                 return
             thread = rebuilt
 
-    async def _deliver_immediate(self, thread: ThreadRun, commands: list[Any],
+    async def _deliver_immediate(self, thread: ThreadRun, commands: list[Command],
                                  outcome: PassOutcome) -> None:
         rows = [_row(i, r) for i, r in sorted(outcome.results.items())]
         missing = [c.idx for c in commands if c.immediate and c.idx not in outcome.results]
@@ -182,13 +184,14 @@ class PassRunner:
             rows += found
         thread.deliver(rows)
 
-    def _lease_local(self, commands: list[Any]) -> None:
+    def _lease_local(self, commands: list[Command]) -> list[Command]:
+        """The commands, with each activity on a queue this worker serves leased to it."""
         if not self.spawn:
-            return
-        for c in commands:
-            if c.kind == "activity" and c.options.get("queue") in self.local_queues:
-                c.options["lease_owner"] = self.owner
-                c.options["lease"] = self.lease
+            return commands
+        local = LocalLease(self.owner, self.lease)
+        return [replace(c, leased_to=local)
+                if isinstance(c, ActivityCall) and c.task_queue in self.local_queues else c
+                for c in commands]
 
     def _start_local(self, tasks: list[Task]) -> None:
         if self.spawn is not None:

@@ -15,9 +15,10 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from memflow.commands import Command
 from memflow.engine.loop import WorkflowLoop
 from memflow.errors import WorkflowInterruption, error_from_dict
-from memflow.store import Command, Thread
+from memflow.store import Thread
 
 _current: contextvars.ContextVar[ThreadRun | None] = contextvars.ContextVar(
     "memflow_thread", default=None)
@@ -149,14 +150,18 @@ class ThreadRun:
                 "workflow code must be deterministic")
         return idx, rec
 
-    def call(self, kind: str, name: str | None = None, options: dict[str, Any] | None = None,
+    def call(self, command: Command,
              decode: Callable[[Any], Any] | None = None) -> asyncio.Future[Any]:
-        """A durable call: a future settled from history, or by a new command's result."""
-        idx, rec = self.next_slot(kind, name)
+        """A durable call: a future settled from history, or by the new ``command``'s result.
+        The command takes the next counter slot (its ``idx`` must be ``counter``)."""
+        if command.idx != self.counter:
+            raise RuntimeError(f"internal error: command {command.kind} has slot {command.idx}, "
+                               f"but the next slot is {self.counter}")
+        idx, rec = self.next_slot(command.kind, command.step_name)
         fut = self.loop.create_future()
         self.pending[idx] = Pending(fut, decode)
         if rec is None:
-            self.commands.append(Command(idx, kind, name, options=options or {}))
+            self.commands.append(command)
         return fut
 
     def random(self) -> float:

@@ -1,10 +1,10 @@
 """The storage package: the only place in MemFlow that speaks SQL."""
 
 from memflow.store.base import Store, validate_namespace
-from memflow.store.commands import Command, Thread
+from memflow.store.commands import Thread
 from memflow.store.namespace import NamespaceStore
 from memflow.store.passes import PassOutcome
 from memflow.store.tasks import Task
 
-__all__ = ["Command", "NamespaceStore", "PassOutcome", "Store", "Task", "Thread",
+__all__ = ["NamespaceStore", "PassOutcome", "Store", "Task", "Thread",
            "validate_namespace"]

@@ -6,26 +6,12 @@ other writes only when that insert happened, so a pass that runs twice records e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from memflow import commands as durable
+from memflow import payload
 from memflow.store.fragments import NOTIFY_WOKEN, SETTLE_PARENT, START, START_FRESH, WAKE
-
-
-@dataclass
-class Command:
-    """A durable call a workflow made that is not in its history yet."""
-
-    idx: int
-    kind: str
-    name: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def immediate(self) -> bool:
-        """True when the command's result is known as soon as it is committed."""
-        return self.kind in ("signal", "start_child", "entity", "search", "emit", "interrupt",
-                             "hook", "exec_hook", "trace", "wait")
 
 
 @dataclass
@@ -47,15 +33,16 @@ VALUES (%(run_id)s, %(dim)s, %(idx)s, %(kind)s, %(name)s, %(status)s, %(input)s,
 ON CONFLICT DO NOTHING RETURNING status, result, error"""
 
 
-def step_params(t: Thread, c: Command, status: str = "pending", result: Any = None,
-                error: Any = None) -> dict[str, Any]:
+def step_params(t: Thread, c: durable.Command, status: str = "pending", result: Any = None,
+                error: Any = None, input_json: str | None = None) -> dict[str, Any]:
     """The parameters of a step row for command ``c`` of thread ``t`` (values as JSON text)."""
-    return {"run_id": t.run_id, "dim": t.dim, "idx": c.idx, "kind": c.kind, "name": c.name,
-            "status": status, "input": c.options.get("input_json"), "result": result,
+    return {"run_id": t.run_id, "dim": t.dim, "idx": c.idx, "kind": c.kind,
+            "name": c.step_name, "status": status, "input": input_json, "result": result,
             "error": error}
 
 
-def activity_parts(t: Thread, c: Command, channel: str) -> tuple[str, str, dict[str, Any]]:
+def activity_parts(t: Thread, c: durable.ActivityCall,
+                   channel: str) -> tuple[str, str, dict[str, Any]]:
     """The CTEs and result columns that record an activity step and enqueue its task, so a
     pass can fuse them with its own bookkeeping into one statement."""
     ctes = f"""st AS ({_STEP}),
@@ -69,31 +56,32 @@ q AS (INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload, lease_own
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue)
                                 FROM q WHERE lease_owner IS NULL) n) AS notified"""
     params = step_params(t, c)
-    params.update(queue=c.options["queue"], payload=c.options["payload"], channel=channel,
-                  owner=c.options.get("lease_owner"), lease=c.options.get("lease"))
+    local = c.leased_to
+    params.update(queue=c.task_queue, payload=c.task_payload_json, channel=channel,
+                  owner=local.owner if local is not None else None,
+                  lease=local.seconds if local is not None else None)
     return ctes, cols, params
 
 
-def activity(t: Thread, c: Command, channel: str) -> list[Statement]:
+def activity(t: Thread, c: durable.ActivityCall, channel: str) -> list[Statement]:
     """Record an activity step and enqueue its task on the activity topic.
 
-    With ``lease_owner`` in the command's options the task is created already leased to that
+    With ``leased_to`` set on the command the task is created already leased to that
     worker, which runs it at once (no NOTIFY, no claim)."""
     ctes, cols, params = activity_parts(t, c, channel)
     return [(f"WITH {ctes}\nSELECT {cols}", params)]
 
 
-def sleep(t: Thread, c: Command, channel: str) -> list[Statement]:
+def sleep(t: Thread, c: durable.Sleep, channel: str) -> list[Statement]:
     """Record a durable timer: a pending step and a task that becomes visible when it is due."""
     sql = f"""WITH st AS ({_STEP}),
 q AS (INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload, visible_at)
       SELECT %(queue)s, 't', %(run_id)s, %(dim)s, %(idx)s, %(payload)s,
              {{s}}.clock() + %(seconds)s::float8 * interval '1 second' FROM st RETURNING queue)
 SELECT pg_notify(%(channel)s, 'q:' || queue) FROM q"""
-    params = step_params(t, c)
-    default_payload = '{"result": ' + repr(float(c.options["seconds"])) + "}"
-    params.update(queue=t.task_queue, seconds=c.options["seconds"], channel=channel,
-                  payload=c.options.get("payload", default_payload))
+    params = step_params(t, c, input_json=payload.dumps(c.seconds))
+    params.update(queue=t.task_queue, seconds=c.seconds, channel=channel,
+                  payload='{"result": ' + repr(float(c.seconds)) + "}")
     return [(sql, params)]
 
 
@@ -103,7 +91,7 @@ def signal_lock(signal_id: str) -> Statement:
             {"sid": signal_id})
 
 
-def wait(t: Thread, c: Command, channel: str) -> list[Statement]:
+def wait(t: Thread, c: durable.WaitForSignal, channel: str) -> list[Statement]:
     """Record a wait for a signal, consuming a signal that was sent before the wait."""
     sql = """WITH sig AS (
     DELETE FROM {s}.signals WHERE id = (
@@ -129,9 +117,9 @@ SELECT st.status, st.result, st.error,
        (SELECT pg_notify(%(channel)s, 'q:' || queue) FROM tm) AS notified
   FROM st"""
     params = step_params(t, c)
-    params.update(queue=t.task_queue, timeout=c.options.get("timeout"), channel=channel,
-                  payload=c.options.get("timeout_payload"))
-    return [signal_lock(c.name or ""), (sql, params)]
+    params.update(queue=t.task_queue, timeout=c.timeout_seconds, channel=channel,
+                  payload=c.timeout_payload_json)
+    return [signal_lock(c.signal_id), (sql, params)]
 
 
 def send_signal(signal_id: str, data_json: str, channel: str,
@@ -177,9 +165,25 @@ SELECT up.run_id, (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || q
     return sql, {"trace": None, **params, "channel": channel}
 
 
-def child(t: Thread, c: Command, channel: str) -> list[Statement]:
+def signal(t: Thread, c: durable.SendSignal, channel: str) -> list[Statement]:
+    """Send a signal from a workflow, recorded as its step (once across replays)."""
+    return send_signal(c.signal_id, c.data_json, channel, step=step_params(t, c, "done"))
+
+
+def child_start_params(c: durable.ChildStart) -> dict[str, Any]:
+    """The parameters of the ``START`` fragment for child ``c`` (its parent's are set by
+    ``child``)."""
+    return {"workflow_id": c.workflow_id, "run_id": c.run_id, "name": c.workflow_name,
+            "task_queue": c.task_queue, "status": "running", "args": c.args_json,
+            "entity_type": c.entity_type, "search": c.search_json, "config": c.config_json,
+            "signal_in": c.signal_in, "parent_id": None, "parent_run_id": None,
+            "parent_dim": None, "parent_idx": None, "expire": c.expire_seconds,
+            "pending": None, "trace": c.trace_json}
+
+
+def child(t: Thread, c: durable.ChildStart, channel: str) -> list[Statement]:
     """Start a child workflow and record the step that waits for it (or holds its id)."""
-    start = c.kind == "start_child"
+    start = isinstance(c, durable.StartChild)
     guard = """WHERE NOT EXISTS (SELECT 1 FROM {s}.steps
                   WHERE run_id = %(p_run_id)s AND dim = %(p_dim)s AND idx = %(p_idx)s)"""
     body = START.replace("{guard}", guard)
@@ -204,16 +208,16 @@ SELECT st.status, st.result, st.error,
          AS notified,
        (SELECT count(*) FROM ({NOTIFY_WOKEN}) w) AS notified_woken
   FROM st"""
-    params = {"trace": None, **c.options["start"]}
+    params = child_start_params(c)
     params.update(p_run_id=t.run_id, p_dim=t.dim, p_idx=c.idx, kind=c.kind, is_start=start,
-                  dup_error=c.options["dup_error"], channel=channel)
+                  dup_error=c.duplicate_error_json, channel=channel)
     params.update(parent_id=t.workflow_id, parent_run_id=t.run_id)
     if not start:  # only exec_child's step waits for the child's outcome
         params.update(parent_dim=t.dim, parent_idx=c.idx)
     return [(sql, params)]
 
 
-def recorded(t: Thread, c: Command, status: str, result_json: str | None,
+def recorded(t: Thread, c: durable.Command, status: str, result_json: str | None,
              error_json: str | None = None) -> list[Statement]:
     """Record a step whose result the pass already knows."""
     return [(_STEP, step_params(t, c, status, result_json, error_json))]
@@ -223,9 +227,9 @@ def recorded(t: Thread, c: Command, status: str, result_json: str | None,
 HOOKABLE = "(status = 'running' OR (status = 'completed' AND signal_in IS TRUE))"
 
 
-def hook(t: Thread, c: Command, channel: str) -> list[Statement]:
+def hook(t: Thread, c: durable.HookStart, channel: str) -> list[Statement]:
     """Start a hook thread on a workflow; with ``exec_hook`` also record the step awaiting it."""
-    is_exec = c.kind == "exec_hook"
+    is_exec = not isinstance(c, durable.StartHook)
     sql = f"""WITH target AS (
     SELECT run_id FROM {{s}}.workflows
      WHERE workflow_id = %(target_id)s AND {HOOKABLE} AND signal_in IS DISTINCT FROM false),
@@ -256,8 +260,9 @@ SELECT st.status, st.result, st.error,
          AS notified
   FROM st"""
     params = step_params(t, c)
-    params.update(c.options["hook"])
-    params.update(is_exec=is_exec, closed_error=c.options["closed_error"], channel=channel,
+    params.update(target_id=c.target_workflow_id, hook_dim=c.thread_path,
+                  hook_name=c.workflow_name, hook_queue=c.task_queue, hook_args=c.args_json)
+    params.update(is_exec=is_exec, closed_error=c.closed_error_json, channel=channel,
                   p_run_id=t.run_id if is_exec else None, p_dim=t.dim if is_exec else None,
                   p_idx=c.idx if is_exec else None)
     return [(sql, params)]
@@ -310,15 +315,15 @@ SELECT (SELECT count(*) FROM fin) AS stopped,
          AS notified_done"""
 
 
-def interrupt(t: Thread, c: Command, channel: str) -> list[Statement]:
+def interrupt(t: Thread, c: durable.Interrupt, channel: str) -> list[Statement]:
     """Interrupt a workflow from a workflow, once across replays."""
     params = step_params(t, c, "done")
-    params.update(c.options["interrupt"], channel=channel)
-    params.setdefault("target_run", None)
+    params.update(target_id=c.workflow_id, descend=c.descend, ierror=c.error_json,
+                  expire=c.expire_seconds, target_run=None, channel=channel)
     return [(interrupt_sql(step=True), params)]
 
 
-def emit(t: Thread, c: Command, channel: str) -> list[Statement]:
+def emit(t: Thread, c: durable.Emit, channel: str) -> list[Statement]:
     """Publish events to topics (stored, and announced by NOTIFY), once across replays."""
     sql = f"""WITH st AS ({_STEP}),
 ev AS (
@@ -328,7 +333,7 @@ ev AS (
 SELECT (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'e:' || topic)
                               FROM (SELECT DISTINCT topic FROM ev) d) n) AS notified"""
     params = step_params(t, c, "done", "true")
-    params.update(events=c.options["events"], channel=channel)
+    params.update(events=c.events_json, channel=channel)
     return [(sql, params)]
 
 

@@ -18,7 +18,8 @@ import hashlib
 import re
 from typing import Any
 
-from memflow.store.commands import Command, Statement, Thread
+from memflow.commands import EntityCall
+from memflow.store.commands import Statement, Thread
 
 FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -201,18 +202,15 @@ def _statement_sql(op: str, depth: int) -> str:
     return sql
 
 
-def entity_statement(t: Thread, c: Command, channel: str) -> list[Statement]:
-    """The statement of one entity call (``c.options``: ``op``, and its arguments: ``path``
-    (list), ``value`` (JSON text), ``by`` (decimal text), ``index``, ``tree`` and ``depth``
-    (a merge patch, see ``merge_tree``) and ``what`` (the call, for error messages))."""
-    op = c.options["op"]
+def entity_statement(t: Thread, c: EntityCall, channel: str) -> list[Statement]:
+    """The statement of one entity call (see ``memflow.commands.EntityOp``)."""
+    op = c.operation
     params: dict[str, Any] = {
-        "run_id": t.run_id, "dim": t.dim, "idx": c.idx, "kind": c.kind, "name": c.name,
-        "what": c.options.get("what", f"entity.{op}"), "path": c.options.get("path") or [],
-        "value": c.options.get("value"), "by": c.options.get("by"),
-        "index": c.options.get("index"), "tree": c.options.get("tree"),
+        "run_id": t.run_id, "dim": t.dim, "idx": c.idx, "kind": c.kind, "name": c.step_name,
+        "what": op.what, "path": list(op.path), "value": op.value_json, "by": op.by,
+        "index": op.index, "tree": op.tree_json,
     }
-    return [(_statement_sql(op, int(c.options.get("depth") or 0)), params)]
+    return [(_statement_sql(op.op, op.depth), params)]
 
 
 # Static queries -------------------------------------------------------------------------------

@@ -2,38 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
+from memflow import commands as durable
 from memflow import payload
 from memflow.store import commands as cmd
 from memflow.store.batch import StatementGroup, TickBatcher
-from memflow.store.commands import Command, Statement, Thread
+from memflow.store.commands import Statement, Thread
 from memflow.store.entity import entity_statement
 from memflow.store.search import search_statement
 from memflow.store.tasks import Task
 
-_BUILDERS: dict[str, Callable[[Thread, Command, str], list[Statement]]] = {
-    "activity": cmd.activity,
-    "sleep": cmd.sleep,
-    "wait": cmd.wait,
-    "exec_child": cmd.child,
-    "start_child": cmd.child,
-    "hook": cmd.hook,
-    "exec_hook": cmd.hook,
-    "interrupt": cmd.interrupt,
-    "emit": cmd.emit,
-    "trace": lambda t, c, ch: cmd.recorded(t, c, "done", "true"),
-    "now": lambda t, c, ch: cmd.recorded(t, c, "done", c.options["result_json"]),
-    "signal": lambda t, c, ch: cmd.send_signal(
-        c.name or "", c.options["data"], ch, step=cmd.step_params(t, c, "done")),
-    "entity": entity_statement,
-    "search": search_statement,
-}
+
+def command_statements(t: Thread, c: durable.Command, channel: str) -> list[Statement]:
+    """The statements that record command ``c`` of thread ``t`` (its SQL parameters are made
+    here and in the builders, from the command's typed fields)."""
+    match c:
+        case durable.ActivityCall():
+            return cmd.activity(t, c, channel)
+        case durable.Sleep():
+            return cmd.sleep(t, c, channel)
+        case durable.WaitForSignal():
+            return cmd.wait(t, c, channel)
+        case durable.ChildStart():
+            return cmd.child(t, c, channel)
+        case durable.HookStart():
+            return cmd.hook(t, c, channel)
+        case durable.Interrupt():
+            return cmd.interrupt(t, c, channel)
+        case durable.Emit():
+            return cmd.emit(t, c, channel)
+        case durable.Trace():
+            return cmd.recorded(t, c, "done", "true")
+        case durable.Now():
+            return cmd.recorded(t, c, "done", payload.dumps(c.at.isoformat()))
+        case durable.SendSignal():
+            return cmd.signal(t, c, channel)
+        case durable.EntityCall():
+            return entity_statement(t, c, channel)
+        case durable.SearchCall():
+            return search_statement(t, c, channel)
+    raise ValueError(f"unknown command kind {c.kind!r}")
 
 
 def thread_open(run_status: str, signal_in: bool | None, dim: str) -> bool:
@@ -141,7 +154,7 @@ class PassQueries:
                 found[key][1].append(row)
         return found
 
-    async def commit_pass(self, thread: Thread, commands: list[Command],
+    async def commit_pass(self, thread: Thread, commands: list[durable.Command],
                           delivered: list[tuple[int, int]], *, lease: Lease, version: int,
                           finalize: int | None = None,
                           finish: tuple[str, str | None, str | None] | None = None
@@ -156,10 +169,11 @@ class PassQueries:
         and ``refused`` says why.
         """
         st: list[tuple[Any, Statement]] = []
-        fused = None
+        fused: durable.ActivityCall | None = None
         parts = None
-        if len(commands) == 1 and commands[0].kind == "activity" and finish is None:
-            fused = commands[0]  # the common pass: one activity, fused into the head
+        first = commands[0] if len(commands) == 1 else None
+        if isinstance(first, durable.ActivityCall) and finish is None:
+            fused = first  # the common pass: one activity, fused into the head
             commands = []
             parts = cmd.activity_parts(thread, fused, self.namespace)
         finishing = False
@@ -170,16 +184,14 @@ class PassQueries:
         st.append((("head", fused),
                    _head(thread, lease, version, delivered, finalize, parts, finishing)))
         for c in commands:
-            builder = _BUILDERS.get(c.kind)
-            if builder is None:
-                raise ValueError(f"unknown command kind {c.kind!r}")
-            built = builder(thread, c, self.namespace)
+            built = command_statements(thread, c, self.namespace)
             for i, one in enumerate(built):
                 last = i == len(built) - 1
                 key: Any = None
                 if last and c.immediate:
                     key = c.idx
-                elif last and c.kind == "activity" and c.options.get("lease_owner"):
+                elif last and isinstance(c, durable.ActivityCall) and c.leased_to is not None \
+                        and c.leased_to.owner:
                     key = ("local", c)
                 st.append((key, one))
         if finish is not None:
@@ -219,9 +231,9 @@ class PassQueries:
                 c = key[1]
                 if c is not None and row.get("lease_owner"):
                     outcome.local.append(Task(
-                        id=int(row["id"]), queue=c.options["queue"], kind="a",
+                        id=int(row["id"]), queue=c.task_queue, kind="a",
                         run_id=thread.run_id, dim=thread.dim, idx=c.idx,
-                        payload=payload.loads(c.options["payload"]), attempts=1, wake=0))
+                        payload=payload.loads(c.task_payload_json), attempts=1, wake=0))
             else:
                 outcome.results[key] = row
         return outcome

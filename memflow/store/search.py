@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from memflow.store.commands import Command, Statement, Thread
+from memflow.commands import SearchCall
+from memflow.store.commands import Statement, Thread
 from memflow.store.entity import recorded_update
 
 # The decimal forms a stored value may take to be counted as a number by incr/mult (exponents
@@ -74,17 +75,15 @@ _CALC: dict[str, str] = {
 _SQL = {op: recorded_update("search", calc) for op, calc in _CALC.items()}
 
 
-def search_statement(t: Thread, c: Command, channel: str) -> list[Statement]:
-    """The statement of one search call (``c.options``: ``op``, ``fields`` (JSON text of a
-    flat object of strings), ``key``, ``keys``, ``by`` (decimal text) and ``what``)."""
-    op = c.options["op"]
+def search_statement(t: Thread, c: SearchCall, channel: str) -> list[Statement]:
+    """The statement of one search call (see ``memflow.commands.SearchOp``)."""
+    op = c.operation
     params: dict[str, Any] = {
-        "run_id": t.run_id, "dim": t.dim, "idx": c.idx, "kind": c.kind, "name": c.name,
-        "what": c.options.get("what", f"search.{op}"), "fields": c.options.get("fields"),
-        "key": c.options.get("key"), "keys": c.options.get("keys") or [],
-        "by": c.options.get("by"),
+        "run_id": t.run_id, "dim": t.dim, "idx": c.idx, "kind": c.kind, "name": c.step_name,
+        "what": op.what, "fields": op.fields_json, "key": op.key, "keys": list(op.keys),
+        "by": op.by,
     }
-    return [(_SQL[op], params)]
+    return [(_SQL[op.op], params)]
 
 
 # Finding workflows ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 from memflow import payload, registry
+from memflow.commands import ActivityCall
 from memflow.durations import parse_duration
 from memflow.engine.thread import current_thread
 from memflow.ids import check_queue
@@ -91,8 +92,8 @@ class ActivityProxy:
             body["trace"] = tracing.thread_carrier(thread)
         task_payload = payload.dumps(body)
         task_payload = task_payload[:-1] + ',"args":' + args_json + "}"
-        return thread.call("activity", name, {"queue": f"{queue}-activity",
-                                              "payload": task_payload}, decode)
+        return thread.call(ActivityCall(thread.counter, name, f"{queue}-activity", task_payload),
+                           decode)
 
 
 def _start_eagerly(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any],

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from memflow import payload
+from memflow.commands import ExecChild, SendSignal, Sleep, StartChild, WaitForSignal
 from memflow.durations import parse_duration
 from memflow.engine.thread import current_thread
 from memflow.errors import MemFlowTimeoutError
@@ -19,8 +20,7 @@ def sleep_for(duration: str | float | timedelta) -> asyncio.Future[float]:
     """Sleep durably; returns the seconds slept. The workflow holds no memory meanwhile."""
     seconds = parse_duration(duration, "sleep_for duration")
     thread = current_thread("workflow.sleep_for()")
-    return thread.call("sleep", None, {"seconds": seconds,
-                                       "input_json": payload.dumps(seconds)},
+    return thread.call(Sleep(thread.counter, seconds),
                        lambda v: float(v) if v is not None else seconds)
 
 
@@ -32,13 +32,12 @@ def wait_for(signal_id: str, timeout: Any = None) -> asyncio.Future[Any]:
     """
     check_id(signal_id, "signal_id")
     thread = current_thread("workflow.wait_for()")
-    options: dict[str, Any] = {}
-    if timeout is not None:
-        seconds = parse_duration(timeout, "wait_for timeout")
-        err = MemFlowTimeoutError(f"wait_for({signal_id!r}) timed out after {seconds:g}s")
-        options = {"timeout": seconds,
-                   "timeout_payload": payload.dumps({"error": err.to_dict()})}
-    return thread.call("wait", signal_id, options)
+    if timeout is None:
+        return thread.call(WaitForSignal(thread.counter, signal_id))
+    seconds = parse_duration(timeout, "wait_for timeout")
+    err = MemFlowTimeoutError(f"wait_for({signal_id!r}) timed out after {seconds:g}s")
+    return thread.call(WaitForSignal(thread.counter, signal_id, seconds,
+                                     payload.dumps({"error": err.to_dict()})))
 
 
 def signal(signal_id: str, data: Any = None) -> asyncio.Future[Any]:
@@ -46,7 +45,7 @@ def signal(signal_id: str, data: Any = None) -> asyncio.Future[Any]:
     check_id(signal_id, "signal_id")
     thread = current_thread("workflow.signal()")
     data_json = payload.dumps(data, "signal data")
-    return thread.call("signal", signal_id, {"data": data_json})
+    return thread.call(SendSignal(thread.counter, signal_id, data_json))
 
 
 def _child(kind: str, args: Any, task_queue: Any, workflow_name: Any, workflow_id: Any,
@@ -60,20 +59,18 @@ def _child(kind: str, args: Any, task_queue: Any, workflow_name: Any, workflow_i
     check_id(child_id, "workflow_id")
     if not isinstance(args, list | tuple):
         raise TypeError(f"{kind}: args must be a list")
-    start = {
-        "workflow_id": child_id, "run_id": f"{thread.ref.run_id}/{thread.ref.dim}/{idx}",
-        "name": name, "task_queue": queue, "status": "running",
-        "args": payload.dumps(list(args), f"arguments of child workflow {name!r}"),
-        "entity_type": entity, "search": payload.dumps((search or {}).get("data", {}), "search"),
-        "config": payload.dumps(config or {}, "config"), "signal_in": signal_in,
-        "parent_id": None, "parent_run_id": None, "parent_dim": None, "parent_idx": None,
-        "expire": parse_duration(expire, "expire") if expire is not None else 1.0,
-        "pending": None,
-        "trace": tracing.thread_carrier_json(thread) if thread.trace is not None else None,
-    }
     dup = {"message": f"Duplicate job: {child_id}", "code": 409, "type": "DuplicateJobError",
            "workflow_id": child_id}
-    return thread.call(kind, child_id, {"start": start, "dup_error": payload.dumps(dup)})
+    record = ExecChild if kind == "exec_child" else StartChild
+    return thread.call(record(
+        idx, workflow_id=child_id, run_id=f"{thread.ref.run_id}/{thread.ref.dim}/{idx}",
+        workflow_name=name, task_queue=queue,
+        args_json=payload.dumps(list(args), f"arguments of child workflow {name!r}"),
+        entity_type=entity, search_json=payload.dumps((search or {}).get("data", {}), "search"),
+        config_json=payload.dumps(config or {}, "config"), signal_in=signal_in,
+        expire_seconds=parse_duration(expire, "expire") if expire is not None else 1.0,
+        trace_json=tracing.thread_carrier_json(thread) if thread.trace is not None else None,
+        duplicate_error_json=payload.dumps(dup)))
 
 
 def exec_child(args: Any = (), task_queue: str | None = None, workflow_name: Any = None,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from memflow import payload
+from memflow.commands import Now
 from memflow.engine.thread import current_thread
-from memflow.store import Command
 
 
 def now() -> datetime:
@@ -29,8 +28,7 @@ def now() -> datetime:
     else:
         # the engine clock when the pass was taken (a test environment's clock moves with it)
         value = thread.clock.astimezone(UTC) if thread.clock is not None else datetime.now(UTC)
-        thread.commands.append(Command(idx, "now", None, options={
-            "result_json": payload.dumps(value.isoformat())}))
+        thread.commands.append(Now(idx, value))
     thread.pass_time = (thread.deliveries, value)
     return value
 

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from memflow import payload
+from memflow.commands import EntityCall, EntityOp, EntityOpName
 from memflow.engine.thread import current_thread
 
 MAX_PATH_SEGMENTS = 256
@@ -69,17 +70,15 @@ def merge_tree(patch: dict[str, Any], what: str) -> tuple[dict[str, Any], int]:
     return root, depth
 
 
-def entity_call(op: str, path: str | None = None, *, value: Any = None, by: Any = 1,
-                index: Any = None) -> dict[str, Any]:
-    """Validate one entity call and return its command options (raises TypeError/ValueError).
+def entity_call(op: EntityOpName, path: str | None = None, *, value: Any = None, by: Any = 1,
+                index: Any = None) -> EntityOp:
+    """Validate one entity call and return it as an operation (raises TypeError/ValueError).
 
     ``op`` is one of set, merge, get, delete, append, prepend, remove, increment, toggle,
     set_if_not_exists.
     """
     what = f"entity.{op}({path!r})" if path is not None else f"entity.{op}()"
-    options: dict[str, Any] = {"op": op, "what": what}
-    if path is not None:
-        options["path"] = parse_path(path, what)
+    segments = tuple(parse_path(path, what)) if path is not None else ()
     if op in ("set", "merge"):
         if not isinstance(value, dict):
             value = payload.to_jsonable(value, f"{what}: the value")
@@ -87,27 +86,27 @@ def entity_call(op: str, path: str | None = None, *, value: Any = None, by: Any 
                 raise TypeError(f"{what}: the value must be a dict (the entity is a JSON "
                                 f"object), not {type(value).__name__}")
         if op == "set":
-            options["value"] = payload.dumps(value, f"{what}: the value")
-        else:
-            tree, depth = merge_tree(payload.to_jsonable(value, f"{what}: the value"), what)
-            options["tree"] = payload.dumps(tree, f"{what}: the value")
-            options["depth"] = depth
-    elif op in ("append", "prepend", "set_if_not_exists"):
-        options["value"] = payload.dumps(value, f"{what}: the value")
-    elif op == "increment":
-        options["by"] = decimal_text(by, f"{what}: by")
-    elif op == "remove":
+            return EntityOp(op, what, segments,
+                            value_json=payload.dumps(value, f"{what}: the value"))
+        tree, depth = merge_tree(payload.to_jsonable(value, f"{what}: the value"), what)
+        return EntityOp(op, what, segments, tree_json=payload.dumps(tree, f"{what}: the value"),
+                        depth=depth)
+    if op in ("append", "prepend", "set_if_not_exists"):
+        return EntityOp(op, what, segments, value_json=payload.dumps(value, f"{what}: the value"))
+    if op == "increment":
+        return EntityOp(op, what, segments, by=decimal_text(by, f"{what}: by"))
+    if op == "remove":
         if isinstance(index, bool) or not isinstance(index, int):
             raise TypeError(f"{what}: index must be an int, not {type(index).__name__}")
         if not -(2**31) <= index < 2**31:
             raise ValueError(f"{what}: index {index} is out of range")
-        options["index"] = index
-    return options
+        return EntityOp(op, what, segments, index=index)
+    return EntityOp(op, what, segments)
 
 
-def _call(op: str, options: dict[str, Any]) -> asyncio.Future[Any]:
-    thread = current_thread(f"entity.{op}()")
-    return thread.call("entity", op, options)
+def _call(operation: EntityOp) -> asyncio.Future[Any]:
+    thread = current_thread(f"entity.{operation.op}()")
+    return thread.call(EntityCall(thread.counter, operation))
 
 
 class EntityMethods:
@@ -121,48 +120,47 @@ class EntityMethods:
 
     def set(self, value: dict[str, Any]) -> asyncio.Future[Any]:
         """Replace the whole document with ``value``; returns the new document."""
-        return _call("set", entity_call("set", value=value))
+        return _call(entity_call("set", value=value))
 
     def merge(self, value: dict[str, Any]) -> asyncio.Future[Any]:
         """Deep-merge ``value`` into the document (objects merge key by key, anything else
         replaces); returns the new document."""
-        return _call("merge", entity_call("merge", value=value))
+        return _call(entity_call("merge", value=value))
 
     def get(self, path: str | None = None) -> asyncio.Future[Any]:
         """The value at ``path`` (the whole document without one), ``None`` if missing."""
-        options = entity_call("get", path)
-        return _call("get", options)
+        return _call(entity_call("get", path))
 
     def delete(self, path: str) -> asyncio.Future[Any]:
         """Remove the value at ``path`` (nothing if missing); returns the new document."""
-        return _call("delete", entity_call("delete", path))
+        return _call(entity_call("delete", path))
 
     def append(self, path: str, value: Any) -> asyncio.Future[Any]:
         """Add ``value`` at the end of the array at ``path`` (created if missing); returns the
         array."""
-        return _call("append", entity_call("append", path, value=value))
+        return _call(entity_call("append", path, value=value))
 
     def prepend(self, path: str, value: Any) -> asyncio.Future[Any]:
         """Add ``value`` at the start of the array at ``path`` (created if missing); returns
         the array."""
-        return _call("prepend", entity_call("prepend", path, value=value))
+        return _call(entity_call("prepend", path, value=value))
 
     def remove(self, path: str, index: int) -> asyncio.Future[Any]:
         """Remove item ``index`` (negative counts from the end; past the end removes nothing)
         of the array at ``path``; returns the array."""
-        return _call("remove", entity_call("remove", path, index=index))
+        return _call(entity_call("remove", path, index=index))
 
     def increment(self, path: str, by: int | float = 1) -> asyncio.Future[Any]:
         """Add ``by`` to the number at ``path`` (0 if missing), in exact decimal arithmetic;
         returns the new number."""
-        return _call("increment", entity_call("increment", path, by=by))
+        return _call(entity_call("increment", path, by=by))
 
     def toggle(self, path: str) -> asyncio.Future[Any]:
         """Negate the boolean at ``path`` (a missing value becomes ``True``); returns it."""
-        return _call("toggle", entity_call("toggle", path))
+        return _call(entity_call("toggle", path))
 
     def set_if_not_exists(self, path: str, value: Any) -> asyncio.Future[Any]:
         """Set ``value`` at ``path`` unless something (even ``None``) is there; returns the
         value now at the path."""
-        return _call("set_if_not_exists", entity_call("set_if_not_exists", path, value=value))
+        return _call(entity_call("set_if_not_exists", path, value=value))
 

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from memflow import payload
+from memflow.commands import Emit, Interrupt, Trace
 from memflow.durations import parse_duration
 from memflow.engine.thread import current_thread
 from memflow.ids import check_id
@@ -20,9 +21,9 @@ def interrupt(workflow_id: str, reason: str | None = None, throw: bool = True,
     thread = current_thread("workflow.interrupt()")
     doc = {"message": reason or f"workflow {workflow_id} was interrupted", "code": 410,
            "type": "MemFlowInterruptedError", "stack": "", "throw": bool(throw)}
-    return thread.call("interrupt", workflow_id, {"interrupt": {
-        "target_id": workflow_id, "descend": bool(descend), "ierror": payload.dumps(doc),
-        "expire": parse_duration(expire, "expire") if expire is not None else None}})
+    return thread.call(Interrupt(
+        thread.counter, workflow_id, descend=bool(descend), error_json=payload.dumps(doc),
+        expire_seconds=parse_duration(expire, "expire") if expire is not None else None))
 
 
 def emit(events: dict[str, Any], once: bool = True) -> asyncio.Future[Any]:
@@ -31,8 +32,8 @@ def emit(events: dict[str, Any], once: bool = True) -> asyncio.Future[Any]:
     if not isinstance(events, dict) or not all(isinstance(k, str) and k for k in events):
         raise TypeError("emit takes a dict of {topic (non-empty str): message}")
     thread = current_thread("workflow.emit()")
-    return thread.call("emit", ",".join(events)[:200],
-                       {"events": payload.dumps(events, "events")}, lambda _v: True)
+    return thread.call(Emit(thread.counter, ",".join(events)[:200],
+                            payload.dumps(events, "events")), lambda _v: True)
 
 
 def trace(attributes: dict[str, Any], once: bool = True) -> asyncio.Future[Any]:
@@ -43,7 +44,7 @@ def trace(attributes: dict[str, Any], once: bool = True) -> asyncio.Future[Any]:
     thread = current_thread("workflow.trace()")
     if thread.counter not in thread.history:
         _span(thread, attributes)
-    return thread.call("trace", None, {}, lambda _v: True)
+    return thread.call(Trace(thread.counter), lambda _v: True)
 
 
 def _span(thread: Any, attributes: dict[str, Any]) -> None:

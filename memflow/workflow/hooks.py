@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from memflow import payload
+from memflow.commands import ExecHook, StartHook
 from memflow.engine.thread import current_thread
 from memflow.ids import check_id, check_queue, function_name
 
@@ -32,11 +33,12 @@ def _hook_call(kind: str, task_queue: str | None, workflow_name: Any, args: Any,
     dim = f"{thread.ref.dim}.{idx}" if same_run else f"@{thread.ref.run_id}{thread.ref.dim}.{idx}"
     closed = {"message": f"workflow {target} does not accept hooks (not running, or "
                          "signal_in=False)", "code": 598, "type": "MemFlowFatalError"}
-    return thread.call(kind, signal_id, {
-        "hook": {"target_id": target, "hook_dim": dim, "hook_name": name,
-                 "hook_queue": task_queue or thread.ref.task_queue,
-                 "hook_args": payload.dumps(list(args), f"arguments of hook {name!r}")},
-        "closed_error": payload.dumps(closed)})
+    record = ExecHook if kind == "exec_hook" else StartHook
+    return thread.call(record(
+        idx, target_workflow_id=target, thread_path=dim, workflow_name=name,
+        task_queue=task_queue or thread.ref.task_queue,
+        args_json=payload.dumps(list(args), f"arguments of hook {name!r}"),
+        closed_error_json=payload.dumps(closed), signal_id=signal_id))
 
 
 def hook(task_queue: str | None = None, workflow_name: Any = None, args: Any = (),

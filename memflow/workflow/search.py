@@ -8,9 +8,11 @@ one durable step (an atomic statement, see ``memflow.store.search``).
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from memflow import payload
+from memflow.commands import SearchCall, SearchOp, SearchOpName
 from memflow.engine.thread import current_thread
 from memflow.workflow.entity import decimal_text
 
@@ -48,34 +50,34 @@ def _keys(keys: tuple[Any, ...], what: str) -> list[str]:
     return [_key(k, what) for k in keys]
 
 
-def search_call(op: str, *args: Any) -> dict[str, Any]:
-    """Validate one search call and return its command options (raises TypeError/ValueError).
+def search_call(op: SearchOpName, *args: Any) -> SearchOp:
+    """Validate one search call and return it as an operation (raises TypeError/ValueError).
 
     ``op`` is set (a dict or keys and values in turn), get (key), mget (keys), delete (keys),
     incr (key, by) or mult (key, by).
     """
     if op == "set":
         what = "search.set()"
-        return {"op": op, "what": what, "fields": payload.dumps(search_fields(args, what))}
+        return SearchOp(op, what, fields_json=payload.dumps(search_fields(args, what)))
     if op in ("mget", "delete"):
         what = f"search.{op}()"
-        return {"op": op, "what": what, "keys": _keys(args, what)}
+        return SearchOp(op, what, keys=tuple(_keys(args, what)))
     if op not in ("get", "incr", "mult") or not args or len(args) > 2 or (
             op == "get" and len(args) != 1):
         raise TypeError(f"search.{op}(): wrong arguments {args!r}")
     what = f"search.{op}({args[0]!r})"
-    options = {"op": op, "what": what, "key": _key(args[0], what)}
-    if op != "get":
-        if len(args) != 2:
-            raise TypeError(f"{what}: give the number to apply (by)")
-        options["by"] = decimal_text(args[1], f"{what}: by")
-    return options
+    key = _key(args[0], what)
+    if op == "get":
+        return SearchOp(op, what, key=key)
+    if len(args) != 2:
+        raise TypeError(f"{what}: give the number to apply (by)")
+    return SearchOp(op, what, key=key, by=decimal_text(args[1], f"{what}: by"))
 
 
-def _call(options: dict[str, Any], decode: Any = None,
+def _call(operation: SearchOp, decode: Any = None,
           name: str | None = None) -> asyncio.Future[Any]:
-    thread = current_thread(options["what"])
-    return thread.call("search", name or options["op"], options, decode)
+    thread = current_thread(operation.what)
+    return thread.call(SearchCall(thread.counter, operation, name or operation.op), decode)
 
 
 class Search:
@@ -127,6 +129,5 @@ def enrich(fields: dict[str, Any]) -> asyncio.Future[Any]:
     """Set search fields (one durable step); returns ``True``."""
     if not isinstance(fields, dict):
         raise TypeError("workflow.enrich(): fields must be a dict")
-    options = search_call("set", fields)
-    options["what"] = "workflow.enrich()"
-    return _call(options, lambda _v: True, name="enrich")
+    operation = replace(search_call("set", fields), what="workflow.enrich()")
+    return _call(operation, lambda _v: True, name="enrich")
