@@ -54,6 +54,10 @@ class ActivityCall(Command):
         """The activity's name."""
         return self.name
 
+    def leased(self, lease: LocalLease) -> ActivityCall:
+        """This call, with its task created already leased (``dataclasses.replace``, faster)."""
+        return ActivityCall(self.idx, self.name, self.task_queue, self.task_payload_json, lease)
+
 
 @dataclass(frozen=True, slots=True)
 class Sleep(Command):

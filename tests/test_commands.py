@@ -65,7 +65,8 @@ def test_every_command_class_is_sampled() -> None:
 
 def test_a_local_lease_reaches_the_activity_task() -> None:
     plain = durable.ActivityCall(3, "act", "q-activity", "{}")
-    leased = dataclasses.replace(plain, leased_to=durable.LocalLease("w1", 30.0))
+    leased = plain.leased(durable.LocalLease("w1", 30.0))
+    assert leased == dataclasses.replace(plain, leased_to=durable.LocalLease("w1", 30.0))
     [(_, params)] = command_statements(THREAD, leased, "ns")
     assert (params["owner"], params["lease"]) == ("w1", 30.0)
     [(_, params)] = command_statements(THREAD, plain, "ns")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from memflow import observe, payload
@@ -189,7 +188,7 @@ class PassRunner:
         if not self.spawn:
             return commands
         local = LocalLease(self.owner, self.lease)
-        return [replace(c, leased_to=local)
+        return [c.leased(local)
                 if isinstance(c, ActivityCall) and c.task_queue in self.local_queues else c
                 for c in commands]
 
