@@ -16,7 +16,7 @@ from tests.dashboard_support import DashboardServer, browser, screenshot
 from tests.support import DSN, eventually, sql
 
 pytest.importorskip("selenium")
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -308,13 +308,15 @@ async def test_run_page_refreshes_live_and_pages_steps(server, driver, client, n
     WebDriverWait(driver, 20).until(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, "#steps tr.step")) == 1200)
     assert driver.find_elements(By.ID, "more-steps") == []
-    idxs = [int(td.text)
-            for td in driver.find_elements(By.CSS_SELECTOR, "#steps td.num:first-child")]
+    # read in one go: the live refresh may swap elements between two WebDriver calls
+    idxs = [int(t) for t in driver.execute_script(
+        "return [...document.querySelectorAll('#steps td.num:first-child')]"
+        ".map(td => td.textContent.trim())")]
     assert idxs == list(range(1200))
     # the status card polls while the run is live: it turns without a reload
     await client.workflow.get_handle(workflow_id="long-run").interrupt(reason="enough")
-    WebDriverWait(driver, 30).until(lambda d: d.find_element(
-        By.CSS_SELECTOR, "#run-summary .badge").text == "interrupted")
+    WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#run-summary .badge").text == "interrupted")
 
 
 async def test_namespace_switcher(server, driver, client, namespace):
