@@ -15,7 +15,7 @@ from memflow.ids import check_id, check_queue, function_name, guid
 from memflow.observe import tracing
 from memflow.retry import RetryPolicy
 from memflow.schedules.client import ScheduleClient
-from memflow.store import NamespaceStore, validate_namespace
+from memflow.store import NamespaceStore, start_params, validate_namespace
 
 DEFAULT_NAMESPACE = "memflow"
 
@@ -38,7 +38,7 @@ class WorkflowClient:
             args = []
         if not isinstance(args, list | tuple):
             raise TypeError("args must be a list of the workflow function's arguments")
-        check_queue(task_queue)
+        queue = check_queue(task_queue)
         name = function_name(workflow_name)
         wf_id = check_id(workflow_id if workflow_id is not None else guid(), "workflow_id")
         args_json = payload.dumps(list(args), "args")
@@ -57,13 +57,11 @@ class WorkflowClient:
         if entity is not None and not isinstance(entity, str):
             raise TypeError("entity must be a string (the entity type name)")
         run_id = guid()
-        params = {
-            "workflow_id": wf_id, "run_id": run_id, "name": name, "task_queue": task_queue,
-            "status": "pending" if pending_s is not None else "running", "args": args_json,
-            "entity_type": entity, "search": search_json, "config": config_json,
-            "signal_in": signal_in, "parent_id": None, "parent_run_id": None,
-            "parent_dim": None, "parent_idx": None, "expire": expire_s, "pending": pending_s,
-        }
+        params = start_params(
+            workflow_id=wf_id, run_id=run_id, name=name, task_queue=queue,
+            status="pending" if pending_s is not None else "running", args_json=args_json,
+            entity_type=entity, search_json=search_json, config_json=config_json,
+            signal_in=signal_in, expire=expire_s, pending=pending_s)
         ns = await self._client._namespace(ns_name)
         with tracing.client_span("StartWorkflow", name, {
                 "memflow.workflow_id": wf_id, "memflow.run_id": run_id,

@@ -11,7 +11,14 @@ from typing import Any
 
 from memflow import commands as durable
 from memflow import payload
-from memflow.store.fragments import NOTIFY_WOKEN, SETTLE_PARENT, START, START_FRESH, WAKE
+from memflow.store.fragments import (
+    NOTIFY_WOKEN,
+    SETTLE_PARENT,
+    START,
+    START_FRESH,
+    WAKE,
+    start_params,
+)
 
 
 @dataclass
@@ -173,12 +180,11 @@ def signal(t: Thread, c: durable.SendSignal, channel: str) -> list[Statement]:
 def child_start_params(c: durable.ChildStart) -> dict[str, Any]:
     """The parameters of the ``START`` fragment for child ``c`` (its parent's are set by
     ``child``)."""
-    return {"workflow_id": c.workflow_id, "run_id": c.run_id, "name": c.workflow_name,
-            "task_queue": c.task_queue, "status": "running", "args": c.args_json,
-            "entity_type": c.entity_type, "search": c.search_json, "config": c.config_json,
-            "signal_in": c.signal_in, "parent_id": None, "parent_run_id": None,
-            "parent_dim": None, "parent_idx": None, "expire": c.expire_seconds,
-            "pending": None, "trace": c.trace_json}
+    return start_params(workflow_id=c.workflow_id, run_id=c.run_id, name=c.workflow_name,
+                        task_queue=c.task_queue, args_json=c.args_json,
+                        config_json=c.config_json, entity_type=c.entity_type,
+                        search_json=c.search_json, signal_in=c.signal_in,
+                        expire=c.expire_seconds, trace_json=c.trace_json)
 
 
 def child(t: Thread, c: durable.ChildStart, channel: str) -> list[Statement]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def live_threads(t: str) -> str:
     """The FROM/WHERE tail that joins the threads of relation ``t(run_id, dim)`` which may
@@ -158,3 +160,18 @@ hook_waiters AS (
     RETURNING s.run_id, s.dim),
 woken AS (SELECT run_id, dim FROM settled UNION SELECT run_id, dim FROM hook_waiters),
 """
+
+
+def start_params(*, workflow_id: str, run_id: str, name: str, task_queue: str, args_json: str,
+                 config_json: str = "{}", status: str = "running", entity_type: str | None = None,
+                 search_json: str = "{}", signal_in: bool | None = None, expire: float = 1.0,
+                 pending: float | None = None, trace_json: str | None = None) -> dict[str, Any]:
+    """The parameters of the ``START`` fragment, the one place they are named: every caller
+    (client starts, child starts, schedule ticks) builds them here, so a new parameter of the
+    statement cannot be forgotten by one of them. The parent's columns are set by ``child``."""
+    return {"workflow_id": workflow_id, "run_id": run_id, "name": name,
+            "task_queue": task_queue, "status": status, "args": args_json,
+            "entity_type": entity_type, "search": search_json, "config": config_json,
+            "signal_in": signal_in, "parent_id": None, "parent_run_id": None,
+            "parent_dim": None, "parent_idx": None, "expire": expire, "pending": pending,
+            "trace": trace_json}

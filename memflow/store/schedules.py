@@ -18,7 +18,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from memflow.store.commands import interrupt_sql
-from memflow.store.fragments import START
+from memflow.store.fragments import START, start_params
 
 NOTIFY_KEY = "s:schedules"  # NOTIFY payload when schedules change (wakes the schedulers)
 KEEP_RUNS = 200             # finished runs kept per schedule (for describe and idempotency)
@@ -268,12 +268,10 @@ SELECT CASE WHEN %(notify)s THEN pg_notify(%(channel)s, %(key)s) END FROM up"""
 def tick_start_params(action: dict[str, Any], workflow_id: str, run_id: str,
                       config_json: str) -> dict[str, Any]:
     """The START parameters of a tick's run (``action`` holds its name, queue and args)."""
-    return {"workflow_id": workflow_id, "run_id": run_id, "name": action["workflow_name"],
-            "task_queue": action["task_queue"], "status": "running",
-            "args": _json_value(action.get("args") or []), "entity_type": None,
-            "search": "{}", "config": config_json, "signal_in": None, "parent_id": None,
-            "parent_run_id": None, "parent_dim": None, "parent_idx": None, "expire": 1.0,
-            "pending": None, "trace": None}
+    return start_params(workflow_id=workflow_id, run_id=run_id, name=action["workflow_name"],
+                        task_queue=action["task_queue"],
+                        args_json=_json_value(action.get("args") or []),
+                        config_json=config_json)
 
 
 def _json_value(value: Any) -> str:
