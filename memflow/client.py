@@ -67,7 +67,7 @@ class WorkflowClient:
                 "memflow.workflow_id": wf_id, "memflow.run_id": run_id,
                 "memflow.task_queue": task_queue}) as span:
             params["trace"] = tracing.carrier_json(span)
-            if not await ns.start(params):
+            if not await ns.workflows.start(params):
                 raise DuplicateJobError(wf_id)
         return WorkflowHandle(self._client, ns_name, wf_id, task_queue, name, run_id)
 
@@ -93,7 +93,7 @@ class WorkflowClient:
         ns = await self._client._namespace(ns_name)
         with tracing.client_span("SignalWorkflow", None, {
                 "memflow.signal_id": signal_id, "memflow.namespace": ns_name}):
-            await ns.signal(signal_id, data_json)
+            await ns.messages.signal(signal_id, data_json)
 
 
     async def hook(self, workflow_id: str, task_queue: str, workflow_name: Any,
@@ -112,9 +112,9 @@ class WorkflowClient:
                   "hook_queue": task_queue,
                   "hook_args": payload.dumps(list(args), "args")}
         ns = await self._client._namespace(ns_name)
-        dim = await ns.hook(params)
+        dim = await ns.messages.hook(params)
         if dim is None:
-            if await ns.get(workflow_id) is None:
+            if await ns.workflows.get(workflow_id) is None:
                 raise WorkflowNotFoundError(workflow_id)
             raise MemFlowError(f"workflow {workflow_id} does not accept hooks (not running, "
                                "or signal_in=False)")
@@ -126,21 +126,27 @@ class WorkflowClient:
         ``workflow.emit``; returns a function that stops the subscription."""
         ns_name = validate_namespace(namespace or self._client.namespace)
         ns = await self._client._namespace(ns_name)
-        last = await ns.last_event_id()
+        last = await ns.messages.last_event_id()
         lock = asyncio.Lock()
         loop = asyncio.get_running_loop()
 
         async def drain() -> None:
             nonlocal last
             async with lock:
-                for ev in await ns.events_since(topic, last):
+                for ev in await ns.messages.events_since(topic, last):
                     last = ev["id"]
                     outcome = callback(ev["message"])
                     if asyncio.iscoroutine(outcome):
                         await outcome
 
-        unsubscribe = ns.store.notifier.subscribe(
-            ns_name, f"e:{topic}", lambda _k: loop.create_task(drain()))
+        draining: set[asyncio.Task[None]] = set()
+
+        def wake(_key: str) -> None:
+            task = loop.create_task(drain())
+            draining.add(task)
+            task.add_done_callback(draining.discard)
+
+        unsubscribe = ns.store.notifier.subscribe(ns_name, f"e:{topic}", wake)
         await ns.store.notifier.wait_listening(ns_name)
         return unsubscribe
 
@@ -169,7 +175,7 @@ class WorkflowClient:
                                 "followed by the SQL text and its parameters")
             fields_json = payload.dumps(search_fields((query,), "search query") if query
                                         else {})
-            return await (await self._client._namespace(ns_name)).search_ids(
+            return await (await self._client._namespace(ns_name)).search.search_ids(
                 fields_json, task_queue, name)
         if index != "sql" or query is not None:
             raise ValueError(f"search: unknown index {index!r}; use 'sql' (or query=)")
@@ -181,7 +187,7 @@ class WorkflowClient:
             if isinstance(value, dict):
                 payload.dumps(value, "search parameter")
         ns = await self._client._namespace(ns_name)
-        return await ns.search_sql(params[0], list(params[1:]), task_queue, name,
+        return await ns.sql_search.search_sql(params[0], list(params[1:]), task_queue, name,
                                    float(timeout))
 
 

@@ -71,7 +71,7 @@ class WorkflowHandle:
         return await self.client._namespace(self.namespace)
 
     async def _row(self) -> dict[str, Any]:
-        row = await (await self._ns()).get(self.workflow_id, self._bound_run())
+        row = await (await self._ns()).workflows.get(self.workflow_id, self._bound_run())
         if row is None:
             raise WorkflowNotFoundError(self.workflow_id)
         self.run_id = row["run_id"]
@@ -97,7 +97,7 @@ class WorkflowHandle:
             await ns.store.notifier.wait_listening(ns.namespace)
             while True:
                 done.clear()
-                row = await ns.outcome(self.workflow_id, self._bound_run())
+                row = await ns.workflows.outcome(self.workflow_id, self._bound_run())
                 if row is None:
                     raise WorkflowNotFoundError(self.workflow_id)
                 self.run_id = row["run_id"]
@@ -149,8 +149,8 @@ class WorkflowHandle:
         """The run's status, times, parent, children, error and parked tasks."""
         row = await self._row()
         ns = await self._ns()
-        children = await ns.children(row["run_id"])
-        parked = await ns.parked_tasks(row["run_id"])
+        children = await ns.workflows.children(row["run_id"])
+        parked = await ns.poison.parked_tasks(row["run_id"])
         error = row["error"]
         if error is None and parked and row["status"] in ("running", "pending"):
             error = parked[0]["error"]
@@ -172,7 +172,7 @@ class WorkflowHandle:
         await self._row()
         doc = {"message": reason or f"workflow {self.workflow_id} was interrupted", "code": 410,
                "type": "MemFlowInterruptedError", "stack": "", "throw": bool(throw)}
-        await (await self._ns()).interrupt(self.workflow_id, payload.dumps(doc), descend,
+        await (await self._ns()).workflows.interrupt(self.workflow_id, payload.dumps(doc), descend,
                                            expire, self._bound_run())
 
     async def export(self, allow: list[str] | None = None, block: list[str] | None = None,
@@ -180,7 +180,7 @@ class WorkflowHandle:
         """The run as a document: ``data`` (its search fields, by name), ``state``, ``status``,
         ``timeline``, ``transitions``, and ``run`` (ids, name, queue, arguments, entity)."""
         row = await self._row()
-        steps = await (await self._ns()).steps(row["run_id"])
+        steps = await (await self._ns()).workflows.steps(row["run_id"])
         timeline = []
         for s in steps:
             entry: dict[str, Any] = {

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from memflow import Worker, workflow
-from memflow.store import NamespaceStore
+from memflow.store.schedules import ScheduleQueries
 
 
 async def stamp() -> dict[str, Any]:
@@ -32,10 +32,10 @@ async def slow(seconds: float) -> str:
 
 
 def _hang_inside_ticks(k: int, marker: str) -> None:
-    original = NamespaceStore._apply
+    original = ScheduleQueries._apply
     seen = 0
 
-    async def apply(self: NamespaceStore, conn: Any, update: Any) -> Any:
+    async def apply(self: ScheduleQueries, conn: Any, update: Any) -> Any:
         nonlocal seen
         cursors = await original(self, conn, update)
         if update.starts:
@@ -47,7 +47,7 @@ def _hang_inside_ticks(k: int, marker: str) -> None:
                 time.sleep(120)
         return cursors
 
-    NamespaceStore._apply = apply  # type: ignore[method-assign]
+    ScheduleQueries._apply = apply  # type: ignore[method-assign]
 
 
 async def main() -> None:

@@ -473,7 +473,7 @@ async def test_a_renamed_activity_is_detected_on_replay(client: Client, dsn: str
     # rewrite the recorded history as if the code had called another activity
     store = await Store.get(dsn)
     ns = await NamespaceStore.open(store, namespace)
-    meta = await ns.get(h.workflow_id)
+    meta = await ns.workflows.get(h.workflow_id)
     assert meta is not None
     await sql(f'UPDATE "{namespace}".workflows SET status = %s, args = %s::jsonb',
               "running", '["b"]')

@@ -39,7 +39,7 @@ class Driver:
         handle = await client.workflow.start(args=[], task_queue="idle", workflow_name="idle",
                                              **start)
         ns = await client._namespace(namespace)
-        [task] = await ns.claim(["idle"], "driver", 600.0, 1)
+        [task] = await ns.tasks.claim(["idle"], "driver", 600.0, 1)
         return cls(ns, handle.workflow_id, handle.run_id or "",
                    Lease(task.id, "driver", task.attempts))
 
@@ -58,8 +58,8 @@ class Driver:
 
     async def commit(self, command: EntityCall | SearchCall, dim: str = "") -> dict[str, Any]:
         """Commit one command as a pass does; returns its step row."""
-        outcome = await self.ns.commit_pass(self.thread(dim), [command], [], lease=self.lease,
-                                            version=self.version)
+        outcome = await self.ns.passes.commit_pass(self.thread(dim), [command], [],
+                                                   lease=self.lease, version=self.version)
         assert outcome.refused is None and outcome.version is not None
         self.version = outcome.version
         return outcome.results[command.idx]
@@ -73,7 +73,7 @@ class Driver:
             [(text, params)] = entity_statement(self.thread(dim), command, self.ns.namespace)
         else:
             [(text, params)] = search_statement(self.thread(dim), command, self.ns.namespace)
-        rows = await self.ns.store.fetch(self.ns.q(text), params)
+        rows = await self.ns.store.fetch(self.ns.sql(text), params)
         return rows[0]
 
     async def document(self, column: str = "entity") -> Any:

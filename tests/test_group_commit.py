@@ -23,8 +23,8 @@ async def ns(dsn: str, namespace: str) -> NamespaceStore:
 async def test_a_failing_statement_does_not_sink_its_group(ns: NamespaceStore,
                                                            namespace: str) -> None:
     group = StatementGroup(ns.store)
-    insert = ns.q("INSERT INTO {s}.scratch (v) VALUES (%(v)s) RETURNING v")
-    refuse = ns.q("SELECT {s}.ensure(false, 'refused')")
+    insert = ns.sql("INSERT INTO {s}.scratch (v) VALUES (%(v)s) RETURNING v")
+    refuse = ns.sql("SELECT {s}.ensure(false, 'refused')")
     results = await asyncio.gather(
         group.run(insert, {"v": 1}), group.run(refuse, {}), group.run(insert, {"v": 2}),
         return_exceptions=True)
@@ -35,9 +35,9 @@ async def test_a_failing_statement_does_not_sink_its_group(ns: NamespaceStore,
 
 async def test_a_group_commits_together(ns: NamespaceStore, namespace: str) -> None:
     group = StatementGroup(ns.store)
-    insert = ns.q("INSERT INTO {s}.scratch (v) VALUES (%(v)s) RETURNING txid_current() AS tx")
+    insert = ns.sql("INSERT INTO {s}.scratch (v) VALUES (%(v)s) RETURNING txid_current() AS tx")
     rows = await asyncio.gather(*[group.run(insert, {"v": i}) for i in range(20)])
     assert len({r["tx"] for r in rows}) == 1  # one transaction for the whole tick
     assert await sql(f'SELECT count(*) FROM "{namespace}".scratch') == [(20,)]
     with pytest.raises(psycopg.Error):
-        await group.run(ns.q("SELECT * FROM {s}.no_such_table"), {})
+        await group.run(ns.sql("SELECT * FROM {s}.no_such_table"), {})

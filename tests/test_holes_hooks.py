@@ -60,7 +60,7 @@ async def test_hooks_end_with_their_run(client, dsn, namespace, ending, cache_si
     assert rows == [("failed",)]
     # the ended run (and the caller) can be pruned: no running thread holds them back
     ns = await NamespaceStore.open(await Store.get(dsn), namespace)
-    got = await ns.prune_batch(0.0, 100)
+    got = await ns.admin.prune_batch(0.0, 100)
     assert got["workflows"] == 2 and got["threads"] == 1
 
 

@@ -56,9 +56,9 @@ async def test_old_handles_read_their_own_run(client, dsn, namespace):
     assert (await third.describe()).status == "interrupted"
     # prune removes archived runs too, with their steps
     ns = await NamespaceStore.open(await Store.get(dsn), namespace)
-    counted = await ns.count_prunable(0.0)
+    counted = await ns.admin.count_prunable(0.0)
     assert counted["workflows"] == 3 and counted["orphan_runs"] == 0
-    got = await ns.prune_batch(0.0, 100)
+    got = await ns.admin.prune_batch(0.0, 100)
     assert got["workflows"] == 3 and got["steps"] == 3  # two sleeps and one wait
     assert await sql(f'SELECT count(*) FROM "{namespace}".runs') == [(0,)]
     assert await sql(f'SELECT count(*) FROM "{namespace}".steps') == [(0,)]

@@ -216,7 +216,7 @@ async def test_queue_stats_reports_depth_and_oldest_ready_age(dsn: str, namespac
                                 pending=60)
     ns = await client._namespace(namespace)
     await asyncio.sleep(0.05)
-    rows = {r["queue"]: r for r in await ns.queue_stats(["idle", "none"])}
+    rows = {r["queue"]: r for r in await ns.observe.queue_stats(["idle", "none"])}
     assert rows["idle"]["ready"] == 3 and rows["idle"]["leased"] == 0
     assert rows["idle"]["oldest_ready_s"] > 0
     assert rows["none"] == {"queue": "none", "ready": 0, "leased": 0, "delayed": 0,

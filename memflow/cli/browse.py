@@ -48,8 +48,8 @@ def list_command(env: Env, status: str | None, queue: str | None, name: str | No
 async def _list(env: Env, status: str | None, queue: str | None, name: str | None,
                 limit: int) -> list[dict[str, Any]]:
     ns = await open_namespace(env)
-    rows: list[dict[str, Any]] = await ns.list_workflows(status=status, queue=queue, name=name,
-                                                         limit=limit)
+    rows: list[dict[str, Any]] = await ns.workflows.list_workflows(
+        status=status, queue=queue, name=name, limit=limit)
     return rows
 
 

@@ -54,10 +54,10 @@ async def _migrate(env: Env, all_namespaces: bool) -> list[tuple[str, int, int]]
         for name in names:
             meter.advance(0, f"migrating namespace {name}")
             existing = set(await memflow_namespaces(store))
-            before = (await NamespaceStore(store, name).migration_version()
+            before = (await NamespaceStore(store, name).admin.migration_version()
                       if name in existing else 0)
             ns = await NamespaceStore.open(store, name)
-            done.append((name, before, await ns.migration_version()))
+            done.append((name, before, await ns.admin.migration_version()))
             meter.advance()
     return done
 
@@ -91,7 +91,7 @@ def prune_command(env: Env, older_than: float, batch_size: int, dry_run: bool) -
 
 async def _count(env: Env, older_than: float) -> dict[str, int]:
     ns = await open_namespace(env)
-    counts: dict[str, int] = await ns.count_prunable(older_than)
+    counts: dict[str, int] = await ns.admin.count_prunable(older_than)
     return counts
 
 
@@ -100,12 +100,12 @@ async def _prune(env: Env, older_than: float,
     ns = await open_namespace(env)
     started = time.perf_counter()
     # On a terminal, a bar per phase whose total is counted first; otherwise a line per batch.
-    expected = await ns.count_prunable(older_than) if stderr_tty() else {}
+    expected = await ns.admin.count_prunable(older_than) if stderr_tty() else {}
     totals = {"workflows": 0, "steps": 0, "threads": 0, "tasks": 0}
     orphans = {"runs": 0, "steps": 0, "threads": 0, "tasks": 0}
     with progress("pruning finished workflows", expected.get("workflows")) as meter:
         while True:
-            got = await ns.prune_batch(older_than, batch)
+            got = await ns.admin.prune_batch(older_than, batch)
             if not got.get("workflows"):
                 break
             _add(totals, got)
@@ -113,7 +113,7 @@ async def _prune(env: Env, older_than: float,
             _report(f"pruned {totals['workflows']} workflows ({totals['steps']} steps) so far…")
         meter = meter.next("removing the rows of orphaned runs", expected.get("orphan_runs"))
         while True:
-            got = await ns.prune_orphans_batch(batch)
+            got = await ns.admin.prune_orphans_batch(batch)
             removed = got.get("steps", 0) + got.get("threads", 0) + got.get("tasks", 0)
             if not got.get("runs") or not removed:
                 break
@@ -192,7 +192,8 @@ async def _info(env: Env, only: str | None) -> dict[str, Any]:
     for name in names:
         ns = NamespaceStore(store, name)
         namespaces.append({
-            "namespace": name, "version": await ns.migration_version(), "latest_version": LATEST,
-            "workflows": await ns.status_counts(), "kept_signals": await ns.kept_signals(),
-            "queues": await ns.queue_depths()})
+            "namespace": name, "version": await ns.admin.migration_version(),
+            "latest_version": LATEST, "workflows": await ns.admin.status_counts(),
+            "kept_signals": await ns.admin.kept_signals(),
+            "queues": await ns.tasks.queue_depths()})
     return {"database": _redact(dsn), "server_version": version, "namespaces": namespaces}

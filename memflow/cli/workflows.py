@@ -182,7 +182,7 @@ def unpark_command(env: Env, workflow_id: str) -> None:
     lists them."""
     async def go() -> int:
         ns = await open_namespace(env)
-        count: int = await ns.unpark(workflow_id)
+        count: int = await ns.poison.unpark(workflow_id)
         return count
 
     n = run(env, go())

@@ -70,7 +70,7 @@ async def _failed(ns: NamespaceStore, task: Task, owner: str, name: str, policy:
                  extra={"workflow_id": (task.payload or {}).get("workflow_id", ""),
                         "run_id": task.run_id, "activity_name": name,
                         "attempt": task.attempts})
-        await ns.release(task, owner, delay)
+        await ns.tasks.release(task, owner, delay)
         return None
     if not final:
         fatal = MemFlowFatalError(str(exc))

@@ -92,7 +92,7 @@ class Consumer:
             limit = min(room, self.batch)
             if room > 0:
                 try:
-                    tasks = await self.ns.claim(self.queues, self.owner, self.lease, limit)
+                    tasks = await self.ns.tasks.claim(self.queues, self.owner, self.lease, limit)
                 except Exception as exc:  # the store already retried through reconnects
                     log.warning("claiming tasks failed: %s", exc)
                     await asyncio.sleep(1.0)
@@ -106,7 +106,7 @@ class Consumer:
             timeout = self.poll
             if room > 0:
                 try:
-                    due = await self.ns.next_due(self.queues)
+                    due = await self.ns.tasks.next_due(self.queues)
                 except Exception:
                     due = None
                 if due is not None:
@@ -133,7 +133,7 @@ class Consumer:
         except Exception as exc:
             log.exception("task %s (%s on %s) failed: %s", task.id, task.kind, task.queue, exc)
             with contextlib.suppress(Exception):
-                failures, parked = await self.ns.fail_task(
+                failures, parked = await self.ns.poison.fail_task(
                     task, self.owner, payload.dumps(error_to_dict(exc), "error"),
                     self.max_failures, self.failure_backoff)
                 if parked:
@@ -149,6 +149,6 @@ class Consumer:
             ids = sorted(set(self.inflight) | self.leases)
             if ids:
                 try:
-                    await self.ns.extend(ids, self.owner, self.lease)
+                    await self.ns.tasks.extend(ids, self.owner, self.lease)
                 except Exception as exc:
                     log.warning("extending leases failed: %s", exc)

@@ -47,7 +47,8 @@ class ResultBatcher:
 
     async def _flush(self, batch: list[Any]) -> None:
         try:
-            rows = await self.ns.complete_steps([b[:5] for b in batch], self.owner, self.lease)
+            rows = await self.ns.tasks.complete_steps([b[:5] for b in batch], self.owner,
+                                                      self.lease)
         except BaseException as exc:
             for *_, fut in batch:
                 if not fut.done():

@@ -108,7 +108,7 @@ class PassRunner:
                 self.cache.put(thread)
             thread = await self._resume(task)
         if thread is None:
-            await self.ns.delete_task(task, self.owner)
+            await self.ns.tasks.delete_task(task, self.owner)
             return
         try:
             async with observe.workflow_pass(self.ns, thread, task):
@@ -139,7 +139,7 @@ class PassRunner:
                 commands, delivered = thread.take_commands()
                 immediate = any(c.immediate for c in commands)
                 commands = self._lease_local(commands)
-                outcome = await self.ns.commit_pass(
+                outcome = await self.ns.passes.commit_pass(
                     thread.ref, commands, delivered, lease=lease, version=thread.version,
                     finalize=None if immediate else wake)
                 if outcome.refused is None:
@@ -165,11 +165,11 @@ class PassRunner:
             thread.close()
             stale += 1
             if stale > STALE_RETRIES:
-                await self.ns.release(task, self.owner, 1.0)
+                await self.ns.tasks.release(task, self.owner, 1.0)
                 return
             rebuilt = await self._rebuild_run(thread.ref.run_id, thread.ref.dim)
             if rebuilt is None:
-                await self.ns.delete_task(task, self.owner)
+                await self.ns.tasks.delete_task(task, self.owner)
                 return
             thread = rebuilt
 
@@ -178,7 +178,7 @@ class PassRunner:
         rows = [_row(i, r) for i, r in sorted(outcome.results.items())]
         missing = [c.idx for c in commands if c.immediate and c.idx not in outcome.results]
         if missing:  # recorded by an earlier pass: read what it recorded
-            _, found = await self.ns.load_steps(thread.ref.run_id, thread.ref.dim, missing,
+            _, found = await self.ns.passes.load_steps(thread.ref.run_id, thread.ref.dim, missing,
                                                 1 << 30)
             rows += found
         thread.deliver(rows)
@@ -216,7 +216,7 @@ class PassRunner:
     async def _refresh(self, thread: ThreadRun) -> ThreadRun | None:
         """Bring a blocked thread up to date with the database, or None if it is stale: any
         pass committed by another worker since this copy's last commit bumped the version."""
-        version, rows = await self.ns.load_steps(thread.ref.run_id, thread.ref.dim,
+        version, rows = await self.ns.passes.load_steps(thread.ref.run_id, thread.ref.dim,
                                                  list(thread.pending), thread.counter)
         if version != thread.version or any(
                 r["idx"] >= thread.counter or r.get("seq") is not None for r in rows):
@@ -225,7 +225,7 @@ class PassRunner:
         return thread
 
     async def _rebuild_run(self, run_id: str, dim: str) -> ThreadRun | None:
-        meta, steps = await self.ns.load_thread(run_id, dim)
+        meta, steps = await self.ns.passes.load_thread(run_id, dim)
         if meta is None or meta["status"] != "running" or not thread_open(
                 meta["run_status"], meta["signal_in"], dim):
             return None
@@ -264,7 +264,7 @@ class PassRunner:
             except (TypeError, ValueError) as err:
                 finish = ("failed", None, _error_json(MemFlowFatalError(str(err))))
         elif isinstance(exc, WorkflowInterruption | asyncio.CancelledError):
-            await self.ns.delete_task(task, self.owner)
+            await self.ns.tasks.delete_task(task, self.owner)
             return None
         elif isinstance(exc, NON_RETRYABLE):
             assert isinstance(exc, MemFlowError)
@@ -275,7 +275,7 @@ class PassRunner:
             policy = _workflow_policy(thread)
             if thread.ref.dim == "" and thread.attempt < policy.maximum_attempts:
                 if commands or delivered:
-                    outcome = await self.ns.commit_pass(thread.ref, commands, delivered,
+                    outcome = await self.ns.passes.commit_pass(thread.ref, commands, delivered,
                                                         lease=lease, version=thread.version)
                     if outcome.refused is not None:
                         return outcome
@@ -283,13 +283,13 @@ class PassRunner:
                 log.info("workflow %s failed (attempt %d of %d), retrying in %.1fs: %s",
                          thread.ref.workflow_id, thread.attempt, policy.maximum_attempts,
                          delay, exc)
-                await self.ns.retry_workflow(thread.ref.run_id, task, self.owner, delay)
+                await self.ns.workflows.retry_workflow(thread.ref.run_id, task, self.owner, delay)
                 return None
             maxed = MemFlowMaxedError(str(exc))
             maxed.stack = error_to_dict(exc)["stack"]
             finish = ("failed", None, _error_json(maxed))
         self._lease_local(commands)
-        outcome = await self.ns.commit_pass(thread.ref, commands, delivered, finish=finish,
+        outcome = await self.ns.passes.commit_pass(thread.ref, commands, delivered, finish=finish,
                                             lease=lease, version=thread.version)
         observe.workflow_finished(thread, finish, outcome)
         self._start_local(outcome.local)

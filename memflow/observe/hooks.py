@@ -67,7 +67,7 @@ class _Pass:
             if thread.trace is None:
                 carrier = start.get("trace") if start is not None else None
                 if carrier is None and not (start is not None and task.attempts == 1):
-                    carrier = await self.ns.run_trace(thread.ref.run_id)
+                    carrier = await self.ns.observe.run_trace(thread.ref.run_id)
                 tracing.attach(thread, carrier)
             tracing.begin_pass(thread)
         return self
@@ -163,7 +163,8 @@ class WorkerMetrics:
     async def _sample(self) -> None:
         while True:
             try:
-                metrics.queue_stats(self.ns.namespace, await self.ns.queue_stats(self.queues))
+                stats = await self.ns.observe.queue_stats(self.queues)
+                metrics.queue_stats(self.ns.namespace, stats)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -89,10 +89,10 @@ class ScheduleClient:
                "overlap": check_overlap(overlap), "paused": check_paused(paused),
                "note": check_note(note)}
         ns = await self._client._namespace(ns_name)
-        tick = spec.next_after(await ns.db_now())
+        tick = spec.next_after(await ns.schedules.db_now())
         row["next_at"] = tick
         row["fire_at"] = None if tick is None else tick + _jitter(spec, sid, tick)
-        if not await ns.create_schedule(row):
+        if not await ns.schedules.create_schedule(row):
             raise ScheduleAlreadyExistsError(sid)
         return ScheduleHandle(self._client, ns_name, sid)
 
@@ -105,7 +105,7 @@ class ScheduleClient:
         """Every schedule of the namespace, described, by id."""
         ns_name = validate_namespace(namespace or self._client.namespace)
         ns = await self._client._namespace(ns_name)
-        return [await _describe(ns, row) for row in await ns.list_schedules()]
+        return [await _describe(ns, row) for row in await ns.schedules.list_schedules()]
 
 
 class ScheduleHandle:
@@ -125,7 +125,7 @@ class ScheduleHandle:
     async def describe(self) -> ScheduleDescription:
         """The schedule's spec, next five run times, recent runs and counters."""
         ns = await self._ns()
-        row = await ns.get_schedule(self.schedule_id)
+        row = await ns.schedules.get_schedule(self.schedule_id)
         if row is None:
             raise ScheduleNotFoundError(self.schedule_id)
         return await _describe(ns, row)
@@ -149,7 +149,7 @@ class ScheduleHandle:
         values = dict(locals())
         given = {k: v for k, v in values.items() if k != "self" and v is not _UNSET}
         ns = await self._ns()
-        row = await ns.get_schedule(self.schedule_id)
+        row = await ns.schedules.get_schedule(self.schedule_id)
         if row is None:
             raise ScheduleNotFoundError(self.schedule_id)
         changes: dict[str, Any] = {}
@@ -197,7 +197,7 @@ class ScheduleHandle:
 
     async def delete(self) -> None:
         """Delete the schedule (runs it started go on)."""
-        if not await (await self._ns()).delete_schedule(self.schedule_id):
+        if not await (await self._ns()).schedules.delete_schedule(self.schedule_id):
             raise ScheduleNotFoundError(self.schedule_id)
 
     async def _reschedule(self, changes: dict[str, Any]) -> None:
@@ -209,7 +209,7 @@ class ScheduleHandle:
             update.notify = True  # the schedulers re-read it (buffered ticks, next due time)
             return update
         ns = await self._ns()
-        done = await ns.modify_schedule(self.schedule_id, notifying)
+        done = await ns.schedules.modify_schedule(self.schedule_id, notifying)
         if done is None:
             raise ScheduleNotFoundError(self.schedule_id)
         update, started = done
@@ -228,7 +228,7 @@ async def cancel_runs(client: Client, namespace: str, workflow_ids: list[str]) -
 
 async def _describe(ns: NamespaceStore, row: ScheduleRow) -> ScheduleDescription:
     spec = ScheduleSpec.from_dict(row.spec)
-    runs = await ns.schedule_runs(row.schedule_id, RECENT_RUNS)
+    runs = await ns.schedules.schedule_runs(row.schedule_id, RECENT_RUNS)
     return ScheduleDescription(
         schedule_id=row.schedule_id, workflow_name=row.action["workflow_name"],
         task_queue=row.action["task_queue"], args=row.action.get("args") or [],

@@ -68,13 +68,13 @@ class Scheduler:
         while not self._stopping:
             self._wake.clear()
             try:
-                done = await self.ns.tick_due(BATCH, _on_due)
+                done = await self.ns.schedules.tick_due(BATCH, _on_due)
                 for update, _started in done:
                     if update.cancel and self.cancel is not None:
                         await self.cancel(list(update.cancel))
                 if len(done) == BATCH:
                     continue
-                due, blocking = await self.ns.schedule_wait()
+                due, blocking = await self.ns.schedules.schedule_wait()
             except Exception as exc:  # the store already retried through reconnects
                 log.warning("running schedules failed: %s", exc)
                 await asyncio.sleep(1.0)

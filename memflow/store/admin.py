@@ -6,11 +6,10 @@ its own short transaction that skips rows locked by running work, so it never bl
 
 from __future__ import annotations
 
-from typing import Any
-
 import psycopg
 
 from memflow.store.base import Store, validate_namespace
+from memflow.store.scope import Part
 
 FINISHED = ("completed", "failed", "interrupted")
 MEMFLOW_TABLES = ("migrations", "workflows", "steps", "tasks")
@@ -73,36 +72,31 @@ SELECT (SELECT count(*) FROM orphan) AS runs, (SELECT count(*) FROM st) AS steps
        (SELECT count(*) FROM th) AS threads, (SELECT count(*) FROM tk) AS tasks"""
 
 
-class AdminQueries:
-    """Administration statements of a namespace (mixed into NamespaceStore)."""
+class AdminQueries(Part):
+    """Administration statements of a namespace."""
 
-    store: Any
-    namespace: str
-
-    def q(self, template: str) -> str:  # pragma: no cover - provided by NamespaceStore
-        raise NotImplementedError
 
     async def migration_version(self) -> int:
         """The highest migration applied to this namespace (0 when none)."""
-        rows = await self.store.fetch(self.q(
+        rows = await self.store.fetch(self.sql(
             "SELECT coalesce(max(version), 0) AS version FROM {s}.migrations"))
         return int(rows[0]["version"]) if rows else 0
 
     async def status_counts(self) -> dict[str, int]:
         """How many runs the namespace holds in each status."""
-        rows = await self.store.fetch(self.q(
+        rows = await self.store.fetch(self.sql(
             "SELECT status, count(*) AS n FROM {s}.workflows GROUP BY status ORDER BY status"))
         return {r["status"]: int(r["n"]) for r in rows}
 
     async def kept_signals(self) -> int:
         """Signals sent that no ``wait_for`` has consumed yet."""
-        rows = await self.store.fetch(self.q("SELECT count(*) AS n FROM {s}.signals"))
+        rows = await self.store.fetch(self.sql("SELECT count(*) AS n FROM {s}.signals"))
         return int(rows[0]["n"]) if rows else 0
 
     async def count_prunable(self, older_than: float) -> dict[str, int]:
         """What ``prune`` would remove now: finished runs past ``older_than`` seconds, and runs
         whose rows are orphaned (counted up to 1,000,000)."""
-        rows = await self.store.fetch(self.q(f"""SELECT
+        rows = await self.store.fetch(self.sql(f"""SELECT
   (SELECT count(*) FROM {{s}}.workflows w WHERE {_PRUNABLE})
     + (SELECT count(*) FROM {{s}}.runs w WHERE {_PRUNABLE}) AS workflows,
   (SELECT count(*) FROM ({_ORPHAN_RUNS}) o) AS orphan_runs"""), {
@@ -112,14 +106,14 @@ class AdminQueries:
     async def prune_batch(self, older_than: float, limit: int) -> dict[str, int]:
         """Delete up to ``limit`` finished runs older than ``older_than`` seconds, with their
         steps, threads and tasks, in one short transaction; returns what was removed."""
-        rows = await self.store.fetch(self.q(_PRUNE_BATCH), {
+        rows = await self.store.fetch(self.sql(_PRUNE_BATCH), {
             "finished": list(FINISHED), "age": older_than, "limit": limit})
         return {k: int(v) for k, v in rows[0].items()} if rows else {}
 
     async def prune_orphans_batch(self, limit: int) -> dict[str, int]:
         """Delete the steps, threads and tasks of up to ``limit`` run ids that have no
         workflow row any more (old runs of reused ids); returns what was removed."""
-        rows = await self.store.fetch(self.q(_PRUNE_ORPHANS), {"limit": limit})
+        rows = await self.store.fetch(self.sql(_PRUNE_ORPHANS), {"limit": limit})
         return {k: int(v) for k, v in rows[0].items()} if rows else {}
 
 

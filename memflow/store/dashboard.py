@@ -186,7 +186,7 @@ class DashboardQueries:
         self.ns = ns
 
     async def _fetch(self, template: str, params: Any = None) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = await self.ns.store.fetch(self.ns.q(template), params)
+        rows: list[dict[str, Any]] = await self.ns.store.fetch(self.ns.sql(template), params)
         return rows
 
     async def list_runs(self, where: RunFilter, after: RunCursor | None = None,
@@ -204,12 +204,12 @@ class DashboardQueries:
 
     async def run(self, workflow_id: str) -> dict[str, Any] | None:
         """The full row of the latest run of ``workflow_id`` (None when unknown)."""
-        row: dict[str, Any] | None = await self.ns.get(workflow_id)
+        row: dict[str, Any] | None = await self.ns.workflows.get(workflow_id)
         return row
 
     async def children(self, run_id: str) -> list[dict[str, Any]]:
         """The runs ``run_id`` started as children."""
-        rows: list[dict[str, Any]] = await self.ns.children(run_id)
+        rows: list[dict[str, Any]] = await self.ns.workflows.children(run_id)
         return rows
 
     async def threads(self, run_id: str) -> list[ThreadSummary]:
@@ -243,7 +243,7 @@ class DashboardQueries:
 
     async def status_counts(self) -> dict[str, int]:
         """How many runs the namespace holds in each status."""
-        counts: dict[str, int] = await self.ns.status_counts()
+        counts: dict[str, int] = await self.ns.admin.status_counts()
         return counts
 
     async def filter_choices(self, limit: int = 200) -> tuple[list[str], list[str]]:
@@ -260,7 +260,7 @@ class DashboardQueries:
 
     async def kept_signal_total(self) -> int:
         """Signals sent that no ``wait_for`` has consumed yet (the whole namespace)."""
-        count: int = await self.ns.kept_signals()
+        count: int = await self.ns.admin.kept_signals()
         return count
 
     async def schedules(self, limit: int = 500) -> list[dict[str, Any]] | None:

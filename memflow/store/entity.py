@@ -20,6 +20,7 @@ from typing import Any
 
 from memflow.commands import EntityCall
 from memflow.store.commands import Statement, Thread
+from memflow.store.scope import Part
 
 FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -242,14 +243,9 @@ def field_path(field: Any) -> list[str]:
     return field.split(".")
 
 
-class EntityQueries:
-    """Entity queries of a namespace (mixed into NamespaceStore)."""
+class EntityQueries(Part):
+    """Entity queries of a namespace."""
 
-    store: Any
-    namespace: str
-
-    def q(self, template: str) -> str:  # pragma: no cover - provided by NamespaceStore
-        raise NotImplementedError
 
     async def find_entities(self, entity_type: str, conditions: list[tuple[str, str, str]],
                             limit: int | None, offset: int) -> list[dict[str, Any]]:
@@ -264,12 +260,12 @@ class EntityQueries:
             params[f"v{i}"] = value_json
         sql = (f"{_FOUND} WHERE {' AND '.join(where)} ORDER BY w.created_at, w.workflow_id "
                "LIMIT %(limit)s OFFSET %(offset)s")
-        return list(await self.store.fetch(self.q(sql), params))
+        return list(await self.store.fetch(self.sql(sql), params))
 
     async def find_entity_by_id(self, entity_type: str,
                                 workflow_id: str) -> dict[str, Any] | None:
         """The run ``workflow_id`` if its entity type is ``entity_type``, else None."""
-        rows = await self.store.fetch(self.q(
+        rows = await self.store.fetch(self.sql(
             f"{_FOUND} WHERE w.workflow_id = %(id)s AND w.entity_type = %(entity_type)s"),
             {"id": workflow_id, "entity_type": entity_type})
         return rows[0] if rows else None
@@ -285,7 +281,7 @@ class EntityQueries:
         literal = "'{" + ",".join(path) + "}'::text[]"
         # The literal is appended after the schema is filled in: a segment named "s" would
         # otherwise read as the schema placeholder.
-        ddl = (self.q(f'CREATE INDEX IF NOT EXISTS "{name}" ON {{s}}.workflows USING gin ')
+        ddl = (self.sql(f'CREATE INDEX IF NOT EXISTS "{name}" ON {{s}}.workflows USING gin ')
                + f"((entity #> {literal}) jsonb_path_ops)")
 
         async def go(conn: Any) -> None:

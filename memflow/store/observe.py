@@ -5,28 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from memflow.store.batch import TickBatcher
+from memflow.store.scope import Part, Scope
 
 
-class ObserveQueries:
-    """Observability statements of a namespace (mixed into NamespaceStore)."""
+class ObserveQueries(Part):
+    """Observability statements of a namespace."""
 
-    store: Any
-    namespace: str
-
-    def q(self, template: str) -> str:  # pragma: no cover - provided by NamespaceStore
-        raise NotImplementedError
+    def __init__(self, scope: Scope):
+        super().__init__(scope)
+        self._trace_reads = TickBatcher(self._traces_of)
 
     async def run_trace(self, run_id: str) -> dict[str, Any] | None:
         """The trace context a run was started under (None when it was not traced). The reads
         of one event-loop tick share one statement."""
-        batcher = self.__dict__.get("_trace_reads")
-        if batcher is None:
-            batcher = self.__dict__["_trace_reads"] = TickBatcher(self._traces_of)
-        found: dict[str, Any] | None = await batcher.get(run_id)
+        found: dict[str, Any] | None = await self._trace_reads.get(run_id)
         return found
 
     async def _traces_of(self, run_ids: list[str]) -> dict[str, Any]:
-        rows = await self.store.fetch(self.q(
+        rows = await self.store.fetch(self.sql(
             "SELECT run_id, trace FROM {s}.workflows WHERE run_id = ANY(%(ids)s) "
             "AND trace IS NOT NULL"), {"ids": run_ids})
         return {r["run_id"]: r["trace"] for r in rows}
@@ -35,7 +31,7 @@ class ObserveQueries:
         """Per queue of ``queues``: ``ready`` (visible, unleased or lease run out), ``leased``
         (held by a worker now), ``delayed`` (timers and retries not due yet) and
         ``oldest_ready_s`` (how long the oldest ready task has waited; 0 when none)."""
-        sql = self.q("""SELECT q.queue,
+        sql = self.sql("""SELECT q.queue,
        count(t.id) FILTER (WHERE t.visible_at <= {s}.clock()) AS ready,
        count(t.id) FILTER (WHERE t.visible_at > {s}.clock()
                              AND t.lease_owner IS NOT NULL) AS leased,

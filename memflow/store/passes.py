@@ -14,6 +14,7 @@ from memflow.store import commands as cmd
 from memflow.store.batch import StatementGroup, TickBatcher
 from memflow.store.commands import Statement, Thread
 from memflow.store.entity import entity_statement
+from memflow.store.scope import Part, Scope
 from memflow.store.search import search_statement
 from memflow.store.tasks import Task
 
@@ -84,14 +85,13 @@ class PassOutcome:
     refused: str | None = None
 
 
-class PassQueries:
-    """Pass statements of a namespace (mixed into NamespaceStore)."""
+class PassQueries(Part):
+    """Pass statements of a namespace."""
 
-    store: Any
-    namespace: str
-
-    def q(self, template: str) -> str:  # pragma: no cover - provided by NamespaceStore
-        raise NotImplementedError
+    def __init__(self, scope: Scope):
+        super().__init__(scope)
+        self._step_reads = TickBatcher(self._steps_of)
+        self._group = StatementGroup(self.store)
 
     async def load_thread(self, run_id: str, dim: str) -> tuple[dict[str, Any] | None,
                                                                 list[dict[str, Any]]]:
@@ -117,8 +117,8 @@ class PassQueries:
             async with conn.pipeline():
                 c1 = conn.cursor(row_factory=dict_row)
                 c2 = conn.cursor(row_factory=dict_row)
-                await c1.execute(self.q(meta_sql), params)
-                await c2.execute(self.q(steps_sql), params)
+                await c1.execute(self.sql(meta_sql), params)
+                await c2.execute(self.sql(steps_sql), params)
             meta = await c1.fetchone()
             steps = await c2.fetchall()
             return meta, steps
@@ -130,17 +130,14 @@ class PassQueries:
         """The thread's version (None when it is gone), with its steps among ``idxs`` that are
         settled and every step at or after ``from_idx``, read in one snapshot. The reads of
         one event-loop tick (many threads resuming) share one statement."""
-        batcher = self.__dict__.get("_step_reads")
-        if batcher is None:
-            batcher = self.__dict__["_step_reads"] = TickBatcher(self._steps_of)
-        found: tuple[int | None, list[dict[str, Any]]] | None = await batcher.get(
+        found: tuple[int | None, list[dict[str, Any]]] | None = await self._step_reads.get(
             (run_id, dim, tuple(idxs), from_idx))
         return found or (None, [])
 
     async def _steps_of(self, keys: list[tuple[str, str, tuple[int, ...], int]]
                         ) -> dict[Any, tuple[int | None, list[dict[str, Any]]]]:
         wanted = [(n, idx) for n, key in enumerate(keys) for idx in key[2]]
-        rows = await self.store.fetch(self.q(_STEPS_OF), {
+        rows = await self.store.fetch(self.sql(_STEPS_OF), {
             "run_ids": [k[0] for k in keys], "dims": [k[1] for k in keys],
             "froms": [k[3] for k in keys], "ns": list(range(len(keys))),
             "wn": [w[0] for w in wanted], "widx": [w[1] for w in wanted]})
@@ -203,7 +200,7 @@ class PassQueries:
             async with conn.pipeline(), conn.transaction():
                 for key, (sql, params) in st:
                     cur = conn.cursor(row_factory=dict_row)
-                    await cur.execute(self.q(sql), params)
+                    await cur.execute(self.sql(sql), params)
                     cursors.append((key, cur))
             return [(key, await cur.fetchone() if cur.description else None)
                     for key, cur in cursors]
@@ -211,7 +208,7 @@ class PassQueries:
         try:
             if len(st) == 1:  # a single statement joins the group commit of this tick
                 key, (sql, params) = st[0]
-                rows = [(key, await self._group().run(self.q(sql), params))]
+                rows = [(key, await self._group.run(self.sql(sql), params))]
             else:
                 rows = await self.store.run(go, retry_for=0)
         except psycopg.Error as exc:
@@ -238,11 +235,6 @@ class PassQueries:
                 outcome.results[key] = row
         return outcome
 
-    def _group(self) -> StatementGroup:
-        group: StatementGroup | None = self.__dict__.get("_statement_group")
-        if group is None:
-            group = self.__dict__["_statement_group"] = StatementGroup(self.store)
-        return group
 
 
 def _head(thread: Thread, lease: Lease, version: int, delivered: list[tuple[int, int]],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from memflow.store.scope import Part
 from memflow.store.tasks import Task
 
 # A parked task stays in ``tasks`` (so the run shows why it does not move) but is never visible.
@@ -32,14 +33,9 @@ SELECT count(*) AS n, (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' 
   FROM u"""
 
 
-class PoisonQueries:
-    """Failure accounting of tasks (mixed into NamespaceStore)."""
+class PoisonQueries(Part):
+    """Failure accounting of tasks."""
 
-    store: Any
-    namespace: str
-
-    def q(self, template: str) -> str:  # pragma: no cover - provided by NamespaceStore
-        raise NotImplementedError
 
     async def fail_task(self, task: Task, owner: str, error_json: str, bound: int,
                         base: float, cap: float = 30.0) -> tuple[int, bool]:
@@ -47,7 +43,7 @@ class PoisonQueries:
         after ``base * 2**(failures-1)`` seconds (at most ``cap``), or parked with its error
         once it has failed ``bound`` times. Returns (failures, parked); (0, False) when the
         owner no longer holds the task under the same claim (fenced like ``release``)."""
-        rows = await self.store.fetch(self.q(_FAIL_TASK), {
+        rows = await self.store.fetch(self.sql(_FAIL_TASK), {
             "id": task.id, "token": task.attempts, "owner": owner, "error": error_json,
             "bound": bound, "base": base, "cap": cap, "channel": self.namespace})
         if not rows:
@@ -57,7 +53,7 @@ class PoisonQueries:
     async def parked_tasks(self, run_id: str) -> list[dict[str, Any]]:
         """The parked tasks of a run, oldest first: kind, queue, thread, step, failures,
         error and when they were parked."""
-        return list(await self.store.fetch(self.q(
+        return list(await self.store.fetch(self.sql(
             """SELECT kind, queue, dim, idx, failures, error, parked_at FROM {s}.tasks
                 WHERE run_id = %(run_id)s AND parked_at IS NOT NULL ORDER BY parked_at, id"""),
             {"run_id": run_id}))
@@ -65,6 +61,6 @@ class PoisonQueries:
     async def unpark(self, workflow_id: str) -> int:
         """Make the parked tasks of the latest run of ``workflow_id`` visible again (after the
         cause is fixed, e.g. the missing workflow is deployed); returns how many."""
-        rows = await self.store.fetch(self.q(_UNPARK), {"id": workflow_id,
+        rows = await self.store.fetch(self.sql(_UNPARK), {"id": workflow_id,
                                                         "channel": self.namespace})
         return int(rows[0]["n"]) if rows else 0

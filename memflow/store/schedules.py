@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 
 from memflow.store.commands import interrupt_sql
 from memflow.store.fragments import START, start_params
+from memflow.store.scope import Part
 
 NOTIFY_KEY = "s:schedules"  # NOTIFY payload when schedules change (wakes the schedulers)
 KEEP_RUNS = 200             # finished runs kept per schedule (for describe and idempotency)
@@ -80,24 +81,19 @@ class ScheduleUpdate:
 Decide = Callable[[ScheduleRow], ScheduleUpdate | None]
 
 
-class ScheduleQueries:
-    """Schedule statements of a namespace (mixed into NamespaceStore)."""
+class ScheduleQueries(Part):
+    """Schedule statements of a namespace."""
 
-    store: Any
-    namespace: str
-
-    def q(self, template: str) -> str:  # pragma: no cover - provided by NamespaceStore
-        raise NotImplementedError
 
     async def db_now(self) -> datetime:
         """The namespace's engine clock (every due time is compared with it)."""
-        rows = await self.store.fetch(self.q("SELECT {s}.clock() AS now"))
+        rows = await self.store.fetch(self.sql("SELECT {s}.clock() AS now"))
         now: datetime = rows[0]["now"]
         return now
 
     async def create_schedule(self, row: dict[str, Any]) -> bool:
         """Insert a schedule; False when the id is taken."""
-        rows = await self.store.fetch(self.q("""WITH ins AS (
+        rows = await self.store.fetch(self.sql("""WITH ins AS (
     INSERT INTO {s}.schedules (schedule_id, spec, action, overlap, paused, note, next_at,
                                fire_at)
     VALUES (%(schedule_id)s, %(spec)s, %(action)s, %(overlap)s, %(paused)s, %(note)s,
@@ -109,20 +105,20 @@ SELECT schedule_id, pg_notify(%(channel)s, %(key)s) FROM ins"""),
 
     async def get_schedule(self, schedule_id: str) -> ScheduleRow | None:
         """One schedule, or None."""
-        rows = await self.store.fetch(self.q(
+        rows = await self.store.fetch(self.sql(
             f"SELECT {_ROW} FROM {{s}}.schedules c WHERE c.schedule_id = %(id)s"),
             {"id": schedule_id})
         return ScheduleRow(**rows[0]) if rows else None
 
     async def list_schedules(self) -> list[ScheduleRow]:
         """Every schedule of the namespace, by id."""
-        rows = await self.store.fetch(self.q(
+        rows = await self.store.fetch(self.sql(
             f"SELECT {_ROW} FROM {{s}}.schedules c ORDER BY c.schedule_id"))
         return [ScheduleRow(**r) for r in rows]
 
     async def delete_schedule(self, schedule_id: str) -> bool:
         """Delete a schedule (its runs go on); False when it does not exist."""
-        rows = await self.store.fetch(self.q("""WITH d AS (
+        rows = await self.store.fetch(self.sql("""WITH d AS (
     DELETE FROM {s}.schedules WHERE schedule_id = %(id)s RETURNING schedule_id)
 SELECT schedule_id, pg_notify(%(channel)s, %(key)s) FROM d"""),
             {"id": schedule_id, "channel": self.namespace, "key": NOTIFY_KEY})
@@ -130,7 +126,7 @@ SELECT schedule_id, pg_notify(%(channel)s, %(key)s) FROM d"""),
 
     async def schedule_runs(self, schedule_id: str, limit: int) -> list[dict[str, Any]]:
         """The newest ``limit`` runs of a schedule, oldest first, with their workflow status."""
-        rows = await self.store.fetch(self.q("""SELECT * FROM (
+        rows = await self.store.fetch(self.sql("""SELECT * FROM (
     SELECT r.scheduled_at, r.started_at, r.workflow_id, coalesce(w.status, 'unknown') AS status
       FROM {s}.schedule_runs r LEFT JOIN {s}.workflows w ON w.workflow_id = r.workflow_id
      WHERE r.schedule_id = %(id)s ORDER BY r.scheduled_at DESC LIMIT %(limit)s) x
@@ -140,7 +136,7 @@ SELECT schedule_id, pg_notify(%(channel)s, %(key)s) FROM d"""),
     async def schedule_wait(self) -> tuple[float | None, list[str]]:
         """Seconds until the next tick of any active schedule is claimable (None: none), and
         the open runs that buffered ticks wait for (their end wakes the scheduler)."""
-        rows = await self.store.fetch(self.q(f"""SELECT
+        rows = await self.store.fetch(self.sql(f"""SELECT
     (SELECT extract(epoch FROM min(fire_at) - {{s}}.clock())::float8
        FROM {{s}}.schedules WHERE NOT paused) AS due,
     ARRAY(SELECT unnest({_RUNNING_OF}) FROM {{s}}.schedules c
@@ -152,7 +148,7 @@ SELECT schedule_id, pg_notify(%(channel)s, %(key)s) FROM d"""),
         """Claim up to ``limit`` schedules with a due tick (or a buffered tick whose turn has
         come), skipping those another worker holds, and apply ``decide(row)`` to each in the
         same transaction. Returns each update with the workflow ids it started."""
-        sql = self.q(f"""WITH c AS (
+        sql = self.sql(f"""WITH c AS (
     SELECT * FROM {{s}}.schedules s
      WHERE NOT s.paused
        AND (s.fire_at <= {{s}}.clock()
@@ -168,7 +164,7 @@ SELECT {_ROW} FROM c""")
                               decide: Decide) -> tuple[ScheduleUpdate, list[str]] | None:
         """Lock one schedule (waiting for a scheduler that holds it) and apply
         ``decide(row)``; None when the schedule does not exist."""
-        sql = self.q(f"SELECT {_ROW} FROM {{s}}.schedules c "
+        sql = self.sql(f"SELECT {_ROW} FROM {{s}}.schedules c "
                      "WHERE c.schedule_id = %(id)s FOR UPDATE")
         done = await self._locked(sql, {"id": schedule_id}, decide)
         return done[0] if done else None
@@ -203,7 +199,7 @@ SELECT {_ROW} FROM c""")
         row per run that really started."""
         ch = self.namespace
         for wf_id in u.interrupts:
-            await conn.execute(self.q(interrupt_sql(step=False)), {
+            await conn.execute(self.sql(interrupt_sql(step=False)), {
                 "target_id": wf_id, "target_run": None, "descend": False, "expire": None,
                 "channel": ch,
                 "ierror": '{"message": "terminated by its schedule (overlap policy)", '
@@ -212,12 +208,12 @@ SELECT {_ROW} FROM c""")
         cursors = []
         for s in u.starts:
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(self.q(_START_TICK), {
+            await cur.execute(self.sql(_START_TICK), {
                 **s.params, "schedule_id": u.row.schedule_id, "scheduled_at": s.scheduled_at,
                 "channel": ch})
             cursors.append(cur)
         r = u.row
-        await conn.execute(self.q(_UPDATE), {
+        await conn.execute(self.sql(_UPDATE), {
             "id": r.schedule_id, "spec": _json(r.spec), "action": _json(r.action),
             "overlap": r.overlap, "paused": r.paused, "note": r.note, "next_at": r.next_at,
             "fire_at": r.fire_at, "buffer": r.buffer, "skipped": u.add_skipped,

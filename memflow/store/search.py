@@ -12,6 +12,7 @@ from typing import Any
 from memflow.commands import SearchCall
 from memflow.store.commands import Statement, Thread
 from memflow.store.entity import recorded_update
+from memflow.store.scope import Part
 
 # The decimal forms a stored value may take to be counted as a number by incr/mult (exponents
 # are kept short so that no stored text can overflow PostgreSQL's numeric type). Results must
@@ -88,20 +89,15 @@ def search_statement(t: Thread, c: SearchCall, channel: str) -> list[Statement]:
 
 # Finding workflows ---------------------------------------------------------------------------
 
-class SearchQueries:
-    """Queries that find workflows by search fields (mixed into NamespaceStore); the raw SQL
+class SearchQueries(Part):
+    """Queries that find workflows by search fields; the raw SQL
     form is in ``memflow.store.sql_search``."""
 
-    store: Any
-    namespace: str
-
-    def q(self, template: str) -> str:  # pragma: no cover - provided by NamespaceStore
-        raise NotImplementedError
 
     async def search_ids(self, fields_json: str, task_queue: str | None,
                          name: str | None) -> list[str]:
         """Ids of runs whose search fields include every field of ``fields_json``."""
-        rows = await self.store.fetch(self.q("""SELECT workflow_id FROM {s}.workflows
+        rows = await self.store.fetch(self.sql("""SELECT workflow_id FROM {s}.workflows
  WHERE search @> %(fields)s::jsonb
    AND (%(queue)s::text IS NULL OR task_queue = %(queue)s)
    AND (%(name)s::text IS NULL OR name = %(name)s)

@@ -23,6 +23,7 @@ from psycopg import sql as pgsql
 
 from memflow import payload
 from memflow.errors import MemFlowError
+from memflow.store.scope import Part, Scope
 
 MAX_ROWS = 10_000
 """The most rows one SQL search returns; a query that would return more raises ValueError."""
@@ -129,20 +130,18 @@ def bind_params(sql: str, params: list[Any]) -> tuple[str, str]:
     return text, payload.dumps([_json_param(p) for p in params], "search parameters")
 
 
-class SqlSearchQueries:
-    """The confined SQL search (mixed into NamespaceStore)."""
+class SqlSearchQueries(Part):
+    """The confined SQL search."""
 
-    store: Any
-    namespace: str
-
-    def q(self, template: str) -> str:  # pragma: no cover - provided by NamespaceStore
-        raise NotImplementedError
+    def __init__(self, scope: Scope):
+        super().__init__(scope)
+        self._search_ready = False
 
     async def _search_role_ready(self) -> None:
         """Create the namespace's search role and function once (idempotent, any process)."""
-        if self.__dict__.get("_search_ready"):
+        if self._search_ready:
             return
-        signature = self.q("{s}.search_exec(text,jsonb,integer)")
+        signature = self.sql("{s}.search_exec(text,jsonb,integer)")
 
         async def go(conn: psycopg.AsyncConnection[Any]) -> None:
             cur = await conn.execute("SELECT current_database()")
@@ -167,7 +166,7 @@ class SqlSearchQueries:
                         schema, ident))
                     await conn.execute(pgsql.SQL("GRANT SELECT ON {}.search_view TO {}").format(
                         schema, ident))
-                    await conn.execute(self.q(_FUNCTION))
+                    await conn.execute(self.sql(_FUNCTION))
                     await conn.execute(pgsql.SQL("ALTER FUNCTION {}.search_exec(text, jsonb, "
                                                  "integer) OWNER TO {}").format(schema, ident))
             except psycopg.errors.InsufficientPrivilege as exc:
@@ -176,7 +175,7 @@ class SqlSearchQueries:
                     f"could not create ({exc}); create it once as a role with CREATEROLE (run "
                     "the same search as such a role), or use the query= form") from None
         await self.store.run(go, retry_for=0)
-        self.__dict__["_search_ready"] = True
+        self._search_ready = True
 
     async def search_sql(self, sql: str, params: list[Any], task_queue: str | None,
                          name: str | None, timeout: float) -> list[dict[str, Any]]:
@@ -191,7 +190,7 @@ class SqlSearchQueries:
         """
         await self._search_role_ready()
         body, params_json = bind_params(sql.rstrip().rstrip(";"), params)
-        text = self.q(_WRAP) + body + "\n) AS user_rows"
+        text = self.sql(_WRAP) + body + "\n) AS user_rows"
         settings = (task_queue or "", name or "", str(max(1, int(timeout * 1000))))
 
         async def go(conn: psycopg.AsyncConnection[Any]) -> list[dict[str, Any]]:
@@ -200,7 +199,7 @@ class SqlSearchQueries:
                 async with conn.transaction() as tx:
                     await conn.execute("SET TRANSACTION READ ONLY")
                     await conn.execute(_SETTINGS, settings)
-                    cur = await conn.execute(self.q(_CALL), (text, params_json, MAX_ROWS + 1))
+                    cur = await conn.execute(self.sql(_CALL), (text, params_json, MAX_ROWS + 1))
                     rows = [r[0] for r in await cur.fetchall()]
                     raise psycopg.Rollback(tx)
             except psycopg.errors.QueryCanceled as exc:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from memflow.store.fragments import live_threads
+from memflow.store.scope import Part
 
 
 @dataclass
@@ -25,18 +26,13 @@ class Task:
     now: datetime | None = None  # the engine clock when the task was claimed
 
 
-class TaskQueries:
-    """Queue statements of a namespace (mixed into NamespaceStore)."""
+class TaskQueries(Part):
+    """Queue statements of a namespace."""
 
-    store: Any
-    namespace: str
-
-    def q(self, template: str) -> str:  # pragma: no cover - provided by NamespaceStore
-        raise NotImplementedError
 
     async def claim(self, queues: list[str], owner: str, lease: float, limit: int) -> list[Task]:
         """Lease up to ``limit`` visible tasks of ``queues`` (oldest first, skipping locked)."""
-        sql = self.q("""UPDATE {s}.tasks t
+        sql = self.sql("""UPDATE {s}.tasks t
    SET lease_owner = %(owner)s, attempts = t.attempts + 1,
        visible_at = {s}.clock() + %(lease)s::float8 * interval '1 second'
  WHERE t.id IN (SELECT id FROM {s}.tasks
@@ -51,7 +47,7 @@ RETURNING t.id, t.queue, t.kind, t.run_id, t.dim, t.idx, t.payload, t.attempts, 
 
     async def next_due(self, queues: list[str]) -> float | None:
         """Seconds until the next task of ``queues`` becomes visible (None when there is none)."""
-        sql = self.q("""SELECT extract(epoch FROM min(visible_at) - {s}.clock())::float8 AS due
+        sql = self.sql("""SELECT extract(epoch FROM min(visible_at) - {s}.clock())::float8 AS due
   FROM {s}.tasks WHERE queue = ANY(%(queues)s)""")
         rows = await self.store.fetch(sql, {"queues": queues})
         due = rows[0]["due"] if rows else None
@@ -60,7 +56,7 @@ RETURNING t.id, t.queue, t.kind, t.run_id, t.dim, t.idx, t.payload, t.attempts, 
     async def extend(self, ids: list[int], owner: str, lease: float) -> set[int]:
         """Extend the leases this owner still holds; returns the ids extended. Rows another
         statement has locked right now are skipped this round (never waited on)."""
-        sql = self.q("""UPDATE {s}.tasks
+        sql = self.sql("""UPDATE {s}.tasks
    SET visible_at = {s}.clock() + %(lease)s::float8 * interval '1 second'
  WHERE id IN (SELECT id FROM {s}.tasks WHERE id = ANY(%(ids)s) AND lease_owner = %(owner)s
               ORDER BY id FOR UPDATE SKIP LOCKED) RETURNING id""")
@@ -71,7 +67,7 @@ RETURNING t.id, t.queue, t.kind, t.run_id, t.dim, t.idx, t.payload, t.attempts, 
                       payload_json: str | None = None) -> None:
         """Give a task back to the queue, visible again after ``delay`` seconds (only while
         this owner still holds it under the same claim)."""
-        sql = self.q("""WITH r AS (
+        sql = self.sql("""WITH r AS (
   UPDATE {s}.tasks SET lease_owner = NULL,
          visible_at = {s}.clock() + %(delay)s::float8 * interval '1 second',
          payload = coalesce(%(payload)s::jsonb, payload)
@@ -83,7 +79,7 @@ SELECT pg_notify(%(channel)s, 'q:' || queue) FROM r""")
 
     async def delete_task(self, task: Task, owner: str) -> None:
         """Remove a task that has nothing left to do (only while this owner holds it)."""
-        await self.store.fetch(self.q(
+        await self.store.fetch(self.sql(
             "DELETE FROM {s}.tasks WHERE id = %(id)s AND lease_owner = %(owner)s "
             "AND attempts = %(token)s"), {"id": task.id, "owner": owner, "token": task.attempts})
 
@@ -101,7 +97,7 @@ SELECT pg_notify(%(channel)s, 'q:' || queue) FROM r""")
         (created leased to ``owner``, for the caller to run), ``idxs``, the steps this
         statement settled, and the thread's ``version`` when held.
         """
-        sql = self.q(_COMPLETE_STEPS)
+        sql = self.sql(_COMPLETE_STEPS)
         rows = await self.store.fetch(sql, {
             "run_ids": [t.run_id for t, *_ in items], "dims": [t.dim for t, *_ in items],
             "idxs": [t.idx for t, *_ in items], "statuses": [i[1] for i in items],
@@ -116,7 +112,7 @@ SELECT pg_notify(%(channel)s, 'q:' || queue) FROM r""")
 
         Real time (not the namespace's clock): ``memflow db info`` reads namespaces that may
         not be migrated to the version that has the clock."""
-        sql = self.q("""SELECT queue, kind, count(*) AS tasks,
+        sql = self.sql("""SELECT queue, kind, count(*) AS tasks,
        count(*) FILTER (WHERE lease_owner IS NOT NULL AND visible_at > now()) AS leased
   FROM {s}.tasks GROUP BY queue, kind ORDER BY queue, kind""")
         return list(await self.store.fetch(sql))

@@ -6,6 +6,7 @@ from typing import Any
 
 from memflow.store.batch import TickBatcher
 from memflow.store.commands import finish_thread, interrupt_sql, start_workflow
+from memflow.store.scope import Part, Scope
 
 WORKFLOW_COLUMNS = """workflow_id, run_id, name, task_queue, status, args, result, error,
     entity_type, entity, search, config, attempt, signal_in, parent_id, parent_run_id,
@@ -26,14 +27,12 @@ SELECT workflow_id, run_id, status, result, error, false AS current
   FROM {s}.runs WHERE run_id = ANY(%(runs)s)"""
 
 
-class WorkflowQueries:
-    """Workflow statements of a namespace (mixed into NamespaceStore)."""
+class WorkflowQueries(Part):
+    """Workflow statements of a namespace."""
 
-    store: Any
-    namespace: str
-
-    def q(self, template: str) -> str:  # pragma: no cover - provided by NamespaceStore
-        raise NotImplementedError
+    def __init__(self, scope: Scope):
+        super().__init__(scope)
+        self._outcomes = TickBatcher(self._outcomes_of)
 
     async def start(self, params: dict[str, Any]) -> bool:
         """Create a run; False when a live run holds the id (unless it is this very run).
@@ -41,7 +40,7 @@ class WorkflowQueries:
         old run when the id may be reused."""
         for fresh in (True, False):
             sql, full = start_workflow(params, self.namespace, fresh=fresh)
-            if await self.store.fetch(self.q(sql), full):
+            if await self.store.fetch(self.sql(sql), full):
                 return True
         current = await self.get(params["workflow_id"])
         return current is not None and current["run_id"] == params["run_id"]
@@ -50,11 +49,11 @@ class WorkflowQueries:
         """The latest run of ``workflow_id`` (or its run ``run_id``, archived ones included),
         or None."""
         if run_id is None:
-            rows = await self.store.fetch(self.q(
+            rows = await self.store.fetch(self.sql(
                 f"SELECT {WORKFLOW_COLUMNS} FROM {{s}}.workflows WHERE workflow_id = %(id)s"),
                 {"id": workflow_id})
         else:
-            rows = await self.store.fetch(self.q(_RUN_BY_ID), {"id": workflow_id, "run": run_id})
+            rows = await self.store.fetch(self.sql(_RUN_BY_ID), {"id": workflow_id, "run": run_id})
         return rows[0] if rows else None
 
     async def outcome(self, workflow_id: str,
@@ -62,15 +61,12 @@ class WorkflowQueries:
         """Just what awaiting a result needs: the run's id, status, result and error — of the
         latest run, or of run ``run_id`` (archived ones included). The reads of one
         event-loop tick (many handles awaiting) share one statement."""
-        batcher = self.__dict__.get("_outcomes")
-        if batcher is None:
-            batcher = self.__dict__["_outcomes"] = TickBatcher(self._outcomes_of)
-        found: dict[str, Any] | None = await batcher.get((workflow_id, run_id))
+        found: dict[str, Any] | None = await self._outcomes.get((workflow_id, run_id))
         return found
 
     async def _outcomes_of(self, keys: list[tuple[str, str | None]]
                            ) -> dict[tuple[str, str | None], dict[str, Any]]:
-        rows = await self.store.fetch(self.q(_OUTCOMES), {
+        rows = await self.store.fetch(self.sql(_OUTCOMES), {
             "ids": [k[0] for k in keys], "runs": [k[1] for k in keys if k[1] is not None]})
         latest = {r["workflow_id"]: r for r in rows if r.pop("current")}
         by_run = {(r["workflow_id"], r["run_id"]): r for r in rows}
@@ -83,7 +79,7 @@ class WorkflowQueries:
 
     async def children(self, run_id: str) -> list[dict[str, Any]]:
         """The child runs started by ``run_id``."""
-        return list(await self.store.fetch(self.q(
+        return list(await self.store.fetch(self.sql(
             "SELECT workflow_id, run_id, name, status FROM {s}.workflows "
             "WHERE parent_run_id = %(id)s ORDER BY created_at"), {"id": run_id}))
 
@@ -93,13 +89,13 @@ class WorkflowQueries:
         that waits for it); a hook thread ends only itself (settling an ``exec_hook``)."""
         sql, params = finish_thread(ref.run_id, ref.dim, status, result_json, error_json,
                                     self.namespace)
-        rows = await self.store.fetch(self.q(sql), params)
+        rows = await self.store.fetch(self.sql(sql), params)
         return bool(rows and rows[0]["finished"])
 
     async def retry_workflow(self, run_id: str, task: Any, owner: str, delay: float) -> None:
         """Count a failed attempt of the workflow function and run it again after ``delay``
         (only while ``owner`` still holds the pass ``task`` under the same claim)."""
-        sql = self.q("""WITH held AS (
+        sql = self.sql("""WITH held AS (
     SELECT id FROM {s}.tasks WHERE id = %(task_id)s AND lease_owner = %(owner)s
        AND attempts = %(token)s FOR UPDATE),
 a AS (
@@ -116,14 +112,14 @@ UPDATE {s}.tasks SET lease_owner = NULL,
                         expire: float | None, run_id: str | None = None) -> int:
         """Interrupt a live run (and its live descendants) — the latest of ``workflow_id``, or
         only run ``run_id`` if it is still the live one; returns how many runs stopped."""
-        rows = await self.store.fetch(self.q(interrupt_sql(step=False)), {
+        rows = await self.store.fetch(self.sql(interrupt_sql(step=False)), {
             "target_id": workflow_id, "target_run": run_id, "descend": descend,
             "ierror": error_json, "expire": expire, "channel": self.namespace})
         return int(rows[0]["stopped"]) if rows else 0
 
     async def steps(self, run_id: str) -> list[dict[str, Any]]:
         """Every recorded step of a run, in thread and index order."""
-        return list(await self.store.fetch(self.q(
+        return list(await self.store.fetch(self.sql(
             """SELECT dim, idx, kind, name, status, result, error, created_at, completed_at
                  FROM {s}.steps WHERE run_id = %(id)s ORDER BY dim, idx"""), {"id": run_id}))
 
@@ -131,9 +127,12 @@ UPDATE {s}.tasks SET lease_owner = NULL,
                              name: str | None = None, limit: int = 50,
                              offset: int = 0) -> list[dict[str, Any]]:
         """Runs filtered by status, queue and name, newest first."""
-        return list(await self.store.fetch(self.q(f"""SELECT {WORKFLOW_COLUMNS} FROM {{s}}.workflows
+        return list(await self.store.fetch(self.sql(_LIST), {
+            "status": status, "queue": queue, "name": name, "limit": limit, "offset": offset}))
+
+
+_LIST = "SELECT " + WORKFLOW_COLUMNS + """ FROM {s}.workflows
  WHERE (%(status)s::text IS NULL OR status = %(status)s)
    AND (%(queue)s::text IS NULL OR task_queue = %(queue)s)
    AND (%(name)s::text IS NULL OR name = %(name)s)
- ORDER BY created_at DESC LIMIT %(limit)s OFFSET %(offset)s"""), {
-            "status": status, "queue": queue, "name": name, "limit": limit, "offset": offset}))
+ ORDER BY created_at DESC LIMIT %(limit)s OFFSET %(offset)s"""

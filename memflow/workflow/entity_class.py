@@ -51,7 +51,7 @@ class Entity(EntityMethods):
         kind = _entity_type(entity)
         parsed = _conditions(conditions)
         ns = await _store(client, namespace)
-        return await ns.find_entities(kind, parsed, _limit(limit), _offset(offset))
+        return await ns.entity.find_entities(kind, parsed, _limit(limit), _offset(offset))
 
     @staticmethod
     async def find_by_id(entity: str, id: str, client: Client,
@@ -61,7 +61,7 @@ class Entity(EntityMethods):
         if not isinstance(id, str) or not id:
             raise ValueError("id must be a non-empty string (a workflow id)")
         ns = await _store(client, namespace)
-        return await ns.find_entity_by_id(kind, id)
+        return await ns.entity.find_entity_by_id(kind, id)
 
     @staticmethod
     async def find_by_condition(entity: str, field: str, value: Any, op: str, client: Client,
@@ -78,7 +78,7 @@ class Entity(EntityMethods):
         mapped = _SQL_OPS[op.upper()]
         field_path(field)
         ns = await _store(client, namespace)
-        return await ns.find_entities(kind, [_condition(field, mapped, value)],
+        return await ns.entity.find_entities(kind, [_condition(field, mapped, value)],
                                       _limit(limit), _offset(offset))
 
     @staticmethod
@@ -90,7 +90,7 @@ class Entity(EntityMethods):
         _entity_type(entity)
         field_path(field)
         ns = await _store(client, namespace)
-        return await ns.create_entity_index(field)
+        return await ns.entity.create_entity_index(field)
 
 
 def _entity_type(entity: Any) -> str:
