@@ -52,14 +52,17 @@ SELECT (SELECT count(*) FROM gone) AS workflows, (SELECT count(*) FROM st) AS st
 
 # Run ids that own steps, threads or tasks but have no run row any more, current or archived:
 # leftovers of runs replaced before runs were archived (older versions), or of a crash.
-_NO_RUN = """NOT EXISTS (SELECT 1 FROM {{s}}.workflows w WHERE w.run_id = {t}.run_id)
+def _no_run(t: str) -> str:
+    return f"""NOT EXISTS (SELECT 1 FROM {{s}}.workflows w WHERE w.run_id = {t}.run_id)
         AND NOT EXISTS (SELECT 1 FROM {{s}}.runs r WHERE r.run_id = {t}.run_id)"""
+
+
 _ORPHAN_RUNS = f"""
-    (SELECT s.run_id FROM {{s}}.steps s WHERE {_NO_RUN.format(t="s")} LIMIT %(limit)s)
+    (SELECT s.run_id FROM {{s}}.steps s WHERE {_no_run("s")} LIMIT %(limit)s)
     UNION
-    (SELECT t.run_id FROM {{s}}.threads t WHERE {_NO_RUN.format(t="t")} LIMIT %(limit)s)
+    (SELECT t.run_id FROM {{s}}.threads t WHERE {_no_run("t")} LIMIT %(limit)s)
     UNION
-    (SELECT k.run_id FROM {{s}}.tasks k WHERE {_NO_RUN.format(t="k")} LIMIT %(limit)s)"""
+    (SELECT k.run_id FROM {{s}}.tasks k WHERE {_no_run("k")} LIMIT %(limit)s)"""
 
 _PRUNE_ORPHANS = f"""WITH orphan AS ({_ORPHAN_RUNS}),
 st AS (DELETE FROM {{s}}.steps WHERE run_id IN (SELECT run_id FROM orphan)

@@ -14,10 +14,11 @@ from memflow import payload
 from memflow.store.fragments import (
     NOTIFY_WOKEN,
     SETTLE_PARENT,
-    START,
-    START_FRESH,
     WAKE,
+    start_ctes,
     start_params,
+    takes_hooks,
+    thread_may_run,
 )
 
 
@@ -146,8 +147,7 @@ woken AS (
        AND EXISTS (SELECT 1 FROM st)
        AND EXISTS (SELECT 1 FROM {{s}}.workflows w
                     WHERE w.run_id = {{s}}.steps.run_id
-                      AND (w.status = 'running' OR (w.status = 'completed'
-                           AND w.signal_in IS TRUE AND {{s}}.steps.dim <> '')))
+                      AND {thread_may_run("w", "{s}.steps.dim")})
     RETURNING run_id, dim),
 kept AS (
     INSERT INTO {{s}}.signals (signal_id, data)
@@ -165,7 +165,7 @@ def start_workflow(params: dict[str, Any], channel: str, *, guard: str = "",
                    fresh: bool = False) -> Statement:
     """Start a workflow run; returns its ``run_id`` row, or no row when the id is live.
     With ``fresh``, only a new id starts (no row when the id exists at all, live or not)."""
-    sql = f"""WITH {(START_FRESH if fresh else START).replace('{guard}', guard)}
+    sql = f"""WITH {start_ctes(guard, fresh=fresh)}
 SELECT up.run_id, (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue)
                                          FROM first_pass) n) AS notified
   FROM up"""
@@ -192,8 +192,7 @@ def child(t: Thread, c: durable.ChildStart, channel: str) -> list[Statement]:
     start = isinstance(c, durable.StartChild)
     guard = """WHERE NOT EXISTS (SELECT 1 FROM {s}.steps
                   WHERE run_id = %(p_run_id)s AND dim = %(p_dim)s AND idx = %(p_idx)s)"""
-    body = START.replace("{guard}", guard)
-    sql = f"""WITH {body},
+    sql = f"""WITH {start_ctes(guard)},
 st AS (
     INSERT INTO {{s}}.steps (run_id, dim, idx, kind, name, status, result, error, completed_at)
     SELECT %(p_run_id)s, %(p_dim)s, %(p_idx)s, %(kind)s, %(workflow_id)s,
@@ -229,16 +228,17 @@ def recorded(t: Thread, c: durable.Command, status: str, result_json: str | None
     return [(_STEP, step_params(t, c, status, result_json, error_json))]
 
 
-# A workflow that accepts hooks: running, or completed with signal_in = true.
-HOOKABLE = "(status = 'running' OR (status = 'completed' AND signal_in IS TRUE))"
+# The run a hook is started on: it takes hooks and was not started with signal_in = false.
+_HOOK_TARGET = f"""target AS (
+    SELECT run_id FROM {{s}}.workflows w
+     WHERE workflow_id = %(target_id)s AND {takes_hooks("w")}
+       AND w.signal_in IS DISTINCT FROM false)"""
 
 
 def hook(t: Thread, c: durable.HookStart, channel: str) -> list[Statement]:
     """Start a hook thread on a workflow; with ``exec_hook`` also record the step awaiting it."""
     is_exec = not isinstance(c, durable.StartHook)
-    sql = f"""WITH target AS (
-    SELECT run_id FROM {{s}}.workflows
-     WHERE workflow_id = %(target_id)s AND {HOOKABLE} AND signal_in IS DISTINCT FROM false),
+    sql = f"""WITH {_HOOK_TARGET},
 th AS (
     INSERT INTO {{s}}.threads (run_id, dim, name, task_queue, args, status, parent_run_id,
                               parent_dim, parent_idx)
@@ -276,9 +276,7 @@ SELECT st.status, st.result, st.error,
 
 def client_hook(params: dict[str, Any], channel: str) -> Statement:
     """Start a hook thread from outside any workflow; returns a row when it started."""
-    sql = f"""WITH target AS (
-    SELECT run_id FROM {{s}}.workflows
-     WHERE workflow_id = %(target_id)s AND {HOOKABLE} AND signal_in IS DISTINCT FROM false),
+    sql = f"""WITH {_HOOK_TARGET},
 th AS (
     INSERT INTO {{s}}.threads (run_id, dim, name, task_queue, args, status)
     SELECT target.run_id, %(hook_dim)s, %(hook_name)s, %(hook_queue)s, %(hook_args)s, 'running'

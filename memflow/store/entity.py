@@ -90,11 +90,13 @@ tgt AS (
 _AT = "tgt AS (SELECT cur.doc, pp.p, cur.doc #> pp.p AS node, NULL::text AS why FROM cur, pp)"
 
 
-def _typed(types: str, noun: str, value: str, result: str = "val") -> str:
+def _typed(types: str, noun: str, value: str, result: str = "val",
+           writes: str = "z.why IS NULL") -> str:
     """``calc`` for an update of the value at the path: ``value`` computes the new value from
-    ``t.node``; the current value must be missing or of one of ``types``."""
+    ``t.node``; the current value must be missing or of one of ``types``; the document is
+    written when ``writes`` holds."""
     return f"""calc AS (
-    SELECT z.why, CASE WHEN z.why IS NULL THEN jsonb_set(z.doc, z.p, z.val) END AS new_doc,
+    SELECT z.why, CASE WHEN {writes} THEN jsonb_set(z.doc, z.p, z.val) END AS new_doc,
            {result} AS result
       FROM (SELECT t.doc, t.p, t.node,
                    coalesce(t.why, CASE WHEN jsonb_typeof(t.node) NOT IN ({types})
@@ -132,7 +134,9 @@ _CALC: dict[str, str] = {
         " ELSE 'true'::jsonb END"),
     "set_if_not_exists": f"""{_PATH}, {_WALK}, """ + _typed(
         "'null', 'object', 'array', 'string', 'number', 'boolean'", "a value",
-        "coalesce(t.node, %(value)s::jsonb)"),
+        "coalesce(t.node, %(value)s::jsonb)",
+        # written only when the path is missing (a JSON null counts as a value)
+        writes="z.why IS NULL AND z.node IS NULL"),
     "remove": f"""{_PATH}, {_AT}, calc AS (
     SELECT z.why, CASE WHEN z.why IS NULL THEN jsonb_set(z.doc, z.p, z.val) END AS new_doc,
            z.val AS result
@@ -146,11 +150,6 @@ _CALC: dict[str, str] = {
                      AS val
               FROM tgt t) z)""",
 }
-# set_if_not_exists writes only when the path is missing (a JSON null counts as a value).
-_CALC["set_if_not_exists"] = _CALC["set_if_not_exists"].replace(
-    "CASE WHEN z.why IS NULL THEN jsonb_set(z.doc, z.p, z.val) END AS new_doc",
-    "CASE WHEN z.why IS NULL AND z.node IS NULL THEN jsonb_set(z.doc, z.p, z.val) END"
-    " AS new_doc")
 
 def merge_calc(depth: int) -> str:
     """``calc`` of a deep merge whose patch (``%(tree)s``, see ``merge_tree``) nests objects
@@ -216,21 +215,25 @@ def entity_statement(t: Thread, c: EntityCall, channel: str) -> list[Statement]:
 
 # Static queries -------------------------------------------------------------------------------
 
-_CONDITIONS = {
-    "$eq": "(w.entity #> %({p})s::text[]) @> %({v})s::jsonb"
-           " AND (w.entity #> %({p})s::text[]) = %({v})s::jsonb",
-    "$ne": "(w.entity #> %({p})s::text[]) IS DISTINCT FROM %({v})s::jsonb",
-    "$gt": "jsonb_typeof(w.entity #> %({p})s::text[]) = jsonb_typeof(%({v})s::jsonb)"
-           " AND (w.entity #> %({p})s::text[]) > %({v})s::jsonb",
-    "$gte": "jsonb_typeof(w.entity #> %({p})s::text[]) = jsonb_typeof(%({v})s::jsonb)"
-            " AND (w.entity #> %({p})s::text[]) >= %({v})s::jsonb",
-    "$lt": "jsonb_typeof(w.entity #> %({p})s::text[]) = jsonb_typeof(%({v})s::jsonb)"
-           " AND (w.entity #> %({p})s::text[]) < %({v})s::jsonb",
-    "$lte": "jsonb_typeof(w.entity #> %({p})s::text[]) = jsonb_typeof(%({v})s::jsonb)"
-            " AND (w.entity #> %({p})s::text[]) <= %({v})s::jsonb",
-    "$in": "(w.entity #> %({p})s::text[]) IN (SELECT jsonb_array_elements(%({v})s::jsonb))",
-    "$like": "(w.entity #>> %({p})s::text[]) LIKE %({v})s::text",
-}
+_ORDER = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+def _condition(op: str, p: str, v: str) -> str:
+    """The test of operator ``op`` on the entity value at path parameter ``p`` against the
+    JSON value parameter ``v`` (for ``$like``, a text pattern)."""
+    node = f"(w.entity #> %({p})s::text[])"
+    value = f"%({v})s::jsonb"
+    if op == "$eq":
+        return f"{node} @> {value} AND {node} = {value}"
+    if op == "$ne":
+        return f"{node} IS DISTINCT FROM {value}"
+    if op in _ORDER:
+        return f"jsonb_typeof{node} = jsonb_typeof({value}) AND {node} {_ORDER[op]} {value}"
+    if op == "$in":
+        return f"{node} IN (SELECT jsonb_array_elements({value}))"
+    if op == "$like":
+        return f"(w.entity #>> %({p})s::text[]) LIKE %({v})s::text"
+    raise ValueError(f"unknown entity query operator {op!r}")
 
 _FOUND = "SELECT w.workflow_id, w.entity AS context, w.status FROM {s}.workflows w"
 
@@ -255,7 +258,7 @@ class EntityQueries(Part):
         where = ["w.entity_type = %(entity_type)s"]
         params: dict[str, Any] = {"entity_type": entity_type, "limit": limit, "offset": offset}
         for i, (field, op, value_json) in enumerate(conditions):
-            where.append("(" + _CONDITIONS[op].format(p=f"p{i}", v=f"v{i}") + ")")
+            where.append("(" + _condition(op, f"p{i}", f"v{i}") + ")")
             params[f"p{i}"] = field_path(field)
             params[f"v{i}"] = value_json
         sql = (f"{_FOUND} WHERE {' AND '.join(where)} ORDER BY w.created_at, w.workflow_id "

@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
+
+
+def hooks_open(run: str) -> str:
+    """SQL: workflow row ``run`` has completed but keeps its hook channel open
+    (``signal_in`` true), so its hook threads go on."""
+    return f"({run}.status = 'completed' AND {run}.signal_in IS TRUE)"
+
+
+def takes_hooks(run: str) -> str:
+    """SQL: workflow row ``run`` accepts hook threads: it is running, or its hooks are open."""
+    return f"({run}.status = 'running' OR {hooks_open(run)})"
+
+
+def thread_may_run(run: str, thread_path: str) -> str:
+    """SQL: the thread at ``thread_path`` (an SQL expression; ``''`` is the main thread) of
+    workflow row ``run`` may still run: the run is live, or the thread is a hook of a run whose
+    hooks are open. ``memflow.store.passes.thread_open`` is the same rule in Python."""
+    return f"({run}.status = 'running' OR ({thread_path} <> '' AND {hooks_open(run)}))"
 
 
 def live_threads(t: str) -> str:
@@ -10,8 +29,7 @@ def live_threads(t: str) -> str:
     still run to their workflow (``w``) and hook (``th``) rows: the run is live, or the thread
     is a hook of a completed run that keeps its hook channel open (``signal_in`` true)."""
     return f"""JOIN {{s}}.workflows w ON w.run_id = {t}.run_id
-       AND (w.status = 'running'
-            OR ({t}.dim <> '' AND w.status = 'completed' AND w.signal_in IS TRUE))
+       AND {thread_may_run("w", f"{t}.dim")}
       LEFT JOIN {{s}}.threads th ON th.run_id = {t}.run_id AND th.dim = {t}.dim
      WHERE {t}.dim = '' OR th.status = 'running'"""
 
@@ -38,16 +56,18 @@ RUN_COLUMNS = """workflow_id, run_id, name, task_queue, status, args, result, er
     entity_type, entity, search, config, attempt, signal_in, parent_id, parent_run_id,
     parent_dim, parent_idx, created_at, updated_at, completed_at, expire_seconds, expire_at"""
 
-# The old run of a reused id, copied to ``runs`` in the statement that replaces it (the CTEs
-# see the row as it was before the statement), under the same conditions as the replacement
-# and the same ``{guard}``. Its hook threads still open (``signal_in=True``) are closed and
-# their tasks dropped — the id now names another run — and exec_hook steps awaiting them fail
-# and wake their threads (announced by the NOTIFY in RETURNING: the CTE runs unreferenced).
-ARCHIVE = f"""arch AS (
+def _archive(guard: str) -> str:
+    """The old run of a reused id, copied to ``runs`` in the statement that replaces it (the
+    CTEs see the row as it was before the statement), under the same conditions as the
+    replacement and the same ``guard``. Its hook threads still open (``signal_in=True``) are
+    closed and their tasks dropped — the id now names another run — and exec_hook steps
+    awaiting them fail and wake their threads (announced by the NOTIFY in RETURNING: the CTE
+    runs unreferenced)."""
+    return f"""arch AS (
     INSERT INTO {{s}}.runs ({RUN_COLUMNS})
     SELECT {RUN_COLUMNS} FROM {{s}}.workflows
      WHERE workflow_id = %(workflow_id)s AND status <> 'running' AND expire_at IS NOT NULL
-       AND expire_at <= {{s}}.clock() AND EXISTS (SELECT 1 {{guard}})
+       AND expire_at <= {{s}}.clock() AND EXISTS (SELECT 1 {guard})
     ON CONFLICT (run_id) DO NOTHING
     RETURNING run_id),
 arch_threads AS (
@@ -74,11 +94,8 @@ arch_wake AS (
     ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE SET wake = {{s}}.tasks.wake + 1
     RETURNING pg_notify(%(channel)s, 'q:' || queue)),"""
 
-# Starts a workflow run (a fresh id, or an id whose previous run has expired) and enqueues its
-# first pass unless it is created pending. Expects %(…)s parameters named as below. When the
-# id is reused, ``ARCHIVE`` first copies the old run into ``runs`` (so it stays readable by
-# its run id; its steps are keyed by run id and stay too) and closes what of it still ran.
-_UP_HEAD = """
+def _up_head(guard: str) -> str:
+    return """
 up AS (
     INSERT INTO {s}.workflows AS cur (workflow_id, run_id, name, task_queue, status, args,
         entity_type, search, config, signal_in, parent_id, parent_run_id, parent_dim,
@@ -89,8 +106,7 @@ up AS (
         CASE WHEN %(pending)s::float8 IS NULL THEN NULL
              ELSE {s}.clock() + %(pending)s::float8 * interval '1 second' END,
         %(trace)s::jsonb
-    {guard}
-"""
+    """ + guard + "\n"
 
 _UP_REUSE = """    ON CONFLICT (workflow_id) DO UPDATE SET
         run_id = EXCLUDED.run_id, name = EXCLUDED.name, task_queue = EXCLUDED.task_queue,
@@ -117,11 +133,20 @@ first_pass AS (
     RETURNING queue
 )"""
 
-START = "\n" + ARCHIVE + _UP_HEAD + _UP_REUSE + _UP_TAIL
+@functools.cache
+def start_ctes(guard: str = "", *, fresh: bool = False) -> str:
+    """The CTEs that start a workflow run (a fresh id, or an id whose previous run has
+    expired) and enqueue its first pass unless it is created pending, when ``guard`` (a
+    ``WHERE`` clause, or nothing) holds. They expect the parameters of ``start_params``; CTE
+    ``up`` returns the started run, ``first_pass`` its task's queue. When the id is reused the
+    old run is first copied into ``runs`` (so it stays readable by its run id; its steps are
+    keyed by run id and stay too) and what of it still ran is closed.
 
-# The same for an id that is new (the common case): no archive, and an existing row is left
-# alone (no row comes back); the caller then runs ``START``, which may reuse the id.
-START_FRESH = _UP_HEAD + "    ON CONFLICT (workflow_id) DO NOTHING\n" + _UP_TAIL
+    With ``fresh`` (the common case of a new id) there is no archive, and an existing row is
+    left alone (no row comes back); the caller then starts again without ``fresh``."""
+    if fresh:
+        return _up_head(guard) + "    ON CONFLICT (workflow_id) DO NOTHING\n" + _UP_TAIL
+    return "\n" + _archive(guard) + _up_head(guard) + _UP_REUSE + _UP_TAIL
 
 
 # Settles what waits for the runs in CTE ``fin`` that just ended, and wakes it (CTE ``woken``):
@@ -131,28 +156,29 @@ START_FRESH = _UP_HEAD + "    ON CONFLICT (workflow_id) DO NOTHING\n" + _UP_TAIL
 # fail with a clear error (``= ANY(ARRAY(...))`` makes the planner look the steps up by key,
 # never scan every pending wait). ``fin`` returns workflow_id, run_id, parent_run_id, parent_dim,
 # parent_idx, status, result, error and signal_in.
-SETTLE_PARENT = """
+SETTLE_PARENT = f"""
 settled AS (
-    UPDATE {s}.steps s
+    UPDATE {{s}}.steps s
        SET status = CASE WHEN fin.status = 'completed' THEN 'done' ELSE 'failed' END,
-           result = fin.result, error = fin.error, completed_at = {s}.clock()
+           result = fin.result, error = fin.error, completed_at = {{s}}.clock()
       FROM fin
      WHERE s.run_id = fin.parent_run_id AND s.dim = fin.parent_dim AND s.idx = fin.parent_idx
        AND s.status = 'pending' AND s.kind = 'exec_child'
     RETURNING s.run_id, s.dim),
 hooks_shut AS (
-    UPDATE {s}.threads th
-       SET status = 'failed', completed_at = {s}.clock(),
+    UPDATE {{s}}.threads th
+       SET status = 'failed', completed_at = {{s}}.clock(),
            error = jsonb_build_object(
                'message', 'hook ' || th.name || ' of workflow ' || fin.workflow_id
                           || ' ended with its run (' || fin.status || ')',
                'code', 598, 'type', 'MemFlowFatalError', 'stack', '')
       FROM fin
      WHERE th.run_id = fin.run_id AND th.status = 'running'
-       AND NOT (fin.status = 'completed' AND fin.signal_in IS TRUE)
+       AND NOT {hooks_open("fin")}
     RETURNING th.parent_run_id, th.parent_dim, th.parent_idx, th.error),
 hook_waiters AS (
-    UPDATE {s}.steps s SET status = 'failed', error = hooks_shut.error, completed_at = {s}.clock()
+    UPDATE {{s}}.steps s
+       SET status = 'failed', error = hooks_shut.error, completed_at = {{s}}.clock()
       FROM hooks_shut
      WHERE s.run_id = ANY(ARRAY(SELECT parent_run_id FROM hooks_shut))
        AND s.run_id = hooks_shut.parent_run_id AND s.dim = hooks_shut.parent_dim

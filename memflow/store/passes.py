@@ -14,6 +14,7 @@ from memflow.store import commands as cmd
 from memflow.store.batch import StatementGroup, TickBatcher
 from memflow.store.commands import Statement, Thread
 from memflow.store.entity import entity_statement
+from memflow.store.fragments import takes_hooks
 from memflow.store.scope import Part, Scope
 from memflow.store.search import search_statement
 from memflow.store.tasks import Task
@@ -52,7 +53,8 @@ def command_statements(t: Thread, c: durable.Command, channel: str) -> list[Stat
 
 def thread_open(run_status: str, signal_in: bool | None, dim: str) -> bool:
     """Whether a thread may still run: the run is live, or it is a hook of a completed run
-    that keeps its hook channel open (``signal_in=True``)."""
+    that keeps its hook channel open (``signal_in=True``); ``fragments.thread_may_run`` is
+    the same rule in SQL."""
     return run_status == "running" or (
         dim != "" and run_status == "completed" and signal_in is True)
 
@@ -294,9 +296,9 @@ _HELD = """h AS (SELECT id, wake FROM {s}.tasks
          AND visible_at > {s}.clock() FOR UPDATE)"""
 
 # The run accepts this hook thread: it is live, or completed with its hook channel open.
-_RUN_LIVE = """coalesce((
-    SELECT status = 'running' OR (status = 'completed' AND signal_in IS TRUE)
-      FROM {s}.workflows WHERE run_id = %(run_id)s FOR NO KEY UPDATE), false)"""
+_RUN_LIVE = f"""coalesce((
+    SELECT {takes_hooks("w")}
+      FROM {{s}}.workflows w WHERE run_id = %(run_id)s FOR NO KEY UPDATE), false)"""
 
 
 _STEPS_OF = """WITH k AS (

@@ -18,7 +18,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from memflow.store.commands import interrupt_sql
-from memflow.store.fragments import START, start_params
+from memflow.store.fragments import start_ctes, start_params
 from memflow.store.scope import Part
 
 NOTIFY_KEY = "s:schedules"  # NOTIFY payload when schedules change (wakes the schedulers)
@@ -232,7 +232,7 @@ _GUARD = """WHERE NOT EXISTS (SELECT 1 FROM {s}.schedule_runs
                   WHERE schedule_id = %(schedule_id)s AND scheduled_at = %(scheduled_at)s)"""
 
 # Starts a tick's run (once per tick: the guard and the runs key) and records it.
-_START_TICK = f"""WITH {START.replace('{guard}', _GUARD)},
+_START_TICK = f"""WITH {start_ctes(_GUARD)},
 rec AS (
     INSERT INTO {{s}}.schedule_runs (schedule_id, scheduled_at, workflow_id, run_id,
                                      started_at)

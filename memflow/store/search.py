@@ -7,6 +7,7 @@ locks the row, computes, records the step and writes only if the step is new.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from memflow.commands import SearchCall
@@ -20,19 +21,19 @@ from memflow.store.scope import Part
 _NUMERIC = r"'^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,4})?\s*$'"
 
 
-def _arith(expr: str, unit: str, guard: str) -> str:
-    """``calc`` of incr/mult: ``expr`` of the stored value ``{x}`` (``unit`` when missing) and
+def _arith(expr: Callable[[str], str], unit: str, guard: Callable[[str], str]) -> str:
+    """``calc`` of incr/mult: ``expr`` of the stored value (``unit`` when missing) and
     %(by)s, allowed when ``guard`` holds for the stored value."""
     return f"""raw AS (SELECT cur.doc, cur.doc ->> %(key)s::text AS raw FROM cur),
 chk AS (
     SELECT raw.doc, raw.raw,
            CASE WHEN raw.raw IS NULL THEN true
                 WHEN raw.raw !~ {_NUMERIC} THEN false
-                ELSE {guard.format(x='raw.raw::numeric')} END AS ok
+                ELSE {guard('raw.raw::numeric')} END AS ok
       FROM raw),
 val AS (
     SELECT chk.doc, chk.ok,
-           CASE WHEN chk.ok THEN trim_scale({expr.format(x=f'coalesce(chk.raw::numeric, {unit})')})
+           CASE WHEN chk.ok THEN trim_scale({expr(f'coalesce(chk.raw::numeric, {unit})')})
            END AS v
       FROM chk),
 fit AS (
@@ -68,9 +69,10 @@ _CALC: dict[str, str] = {
            to_jsonb((SELECT count(DISTINCT u.k) FROM unnest(%(keys)s::text[]) AS u(k)
                       WHERE cur.doc ? u.k)) AS result
       FROM cur)""",
-    "incr": _arith("{x} + %(by)s::numeric", "0", "abs({x}) < 1e100000"),
-    "mult": _arith("{x} * %(by)s::numeric", "1",
-                   "abs({x}) < 1e100000 AND scale({x}) + scale(%(by)s::numeric) <= 16000"),
+    "incr": _arith(lambda x: f"{x} + %(by)s::numeric", "0", lambda x: f"abs({x}) < 1e100000"),
+    "mult": _arith(lambda x: f"{x} * %(by)s::numeric", "1",
+                   lambda x: f"abs({x}) < 1e100000"
+                             f" AND scale({x}) + scale(%(by)s::numeric) <= 16000"),
 }
 
 _SQL = {op: recorded_update("search", calc) for op, calc in _CALC.items()}
