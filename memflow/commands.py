@@ -221,6 +221,21 @@ class Now(Command):
     immediate: ClassVar[bool] = False
 
 
+@dataclass(frozen=True, slots=True)
+class PatchMarker(Command):
+    """The marker of ``workflow.patched(patch_id)`` (or ``deprecate_patch``): recorded where
+    code that knows the patch first runs it, so replays take the same branch."""
+
+    patch_id: str
+    kind: ClassVar[str] = "patch"
+    immediate: ClassVar[bool] = False
+
+    @property
+    def step_name(self) -> str | None:
+        """The patch id."""
+        return self.patch_id
+
+
 EntityOpName = Literal["set", "merge", "get", "delete", "append", "prepend", "remove",
                        "increment", "toggle", "set_if_not_exists"]
 

@@ -30,6 +30,35 @@ class MemFlowFatalError(MemFlowError):
     code = 598
 
 
+class NonDeterminismError(MemFlowFatalError):
+    """A replayed workflow does not do what its history recorded (code 598).
+
+    ``step`` is the counter slot (``dimension`` the thread: ``""`` for the main one),
+    ``recorded`` the recorded call (``{"kind", "name"}``) and ``requested`` what the code asks
+    for there now (``None`` when the code no longer reaches that step). On a worker this fails
+    the *pass*, not the workflow: the run stays running, the error is shown by
+    ``describe().error`` and the pass is retried with backoff (see docs/deploys.md)."""
+
+    def __init__(self, message: str = "", code: int | None = None, stack: str | None = None,
+                 *, step: int | None = None, dimension: str = "",
+                 recorded: dict[str, Any] | None = None,
+                 requested: dict[str, Any] | None = None):
+        super().__init__(message, code, stack)
+        self.step = step
+        self.dimension = dimension
+        self.recorded = recorded
+        self.requested = requested
+
+    def details(self) -> dict[str, Any]:
+        """The divergence as JSON fields: step, dimension, recorded, requested."""
+        return {"step": self.step, "dimension": self.dimension, "recorded": self.recorded,
+                "requested": self.requested}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error document, with the divergence's fields."""
+        return {**super().to_dict(), **self.details()}
+
+
 class MemFlowMaxedError(MemFlowError):
     """Retries were exhausted (code 597)."""
 
@@ -109,7 +138,7 @@ NON_RETRYABLE: tuple[type[MemFlowError], ...] = (
 _BY_NAME: dict[str, type[MemFlowError]] = {
     cls.__name__: cls
     for cls in (MemFlowError, MemFlowFatalError, MemFlowMaxedError, MemFlowTimeoutError,
-                MemFlowRetryError, MemFlowInterruptedError)
+                MemFlowRetryError, MemFlowInterruptedError, NonDeterminismError)
 }
 _BY_CODE = {598: MemFlowFatalError, 597: MemFlowMaxedError, 596: MemFlowTimeoutError,
             599: MemFlowRetryError, 410: MemFlowInterruptedError}
@@ -118,6 +147,9 @@ _BY_CODE = {598: MemFlowFatalError, 597: MemFlowMaxedError, 596: MemFlowTimeoutE
 def error_to_dict(err: BaseException, code: int | None = None) -> dict[str, Any]:
     """Serialise any exception to ``{"message", "code", "stack", "type"}``."""
     stack = "".join(traceback.format_exception(err))
+    if isinstance(err, NonDeterminismError):
+        return {"message": err.message, "code": code or err.code,
+                "stack": err.stack or stack, "type": type(err).__name__, **err.details()}
     if isinstance(err, MemFlowError):
         return {"message": err.message, "code": code or err.code,
                 "stack": err.stack or stack, "type": type(err).__name__}
@@ -131,6 +163,11 @@ def error_from_dict(data: dict[str, Any]) -> MemFlowError:
         dup.message = str(data.get("message", dup.message))
         dup.args = (dup.message,)
         return dup
+    if data.get("type") == "NonDeterminismError":
+        return NonDeterminismError(
+            str(data.get("message", "")), code=data.get("code"), stack=data.get("stack"),
+            step=data.get("step"), dimension=str(data.get("dimension") or ""),
+            recorded=data.get("recorded"), requested=data.get("requested"))
     cls = _BY_NAME.get(str(data.get("type"))) or _BY_CODE.get(int(data.get("code") or 0))
     cls = cls or MemFlowError
     return cls(str(data.get("message", "")), code=data.get("code"), stack=data.get("stack"))

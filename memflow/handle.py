@@ -41,7 +41,8 @@ class WorkflowDescription:
     parked: list[dict[str, Any]] = field(default_factory=list)
     """Tasks of the run parked after repeated engine failures (poison work), each with its
     ``kind``, ``queue``, ``dim``, ``idx``, ``failures``, ``error`` and ``parked_at``; while
-    the run is live, ``error`` is the first one's error."""
+    the run is live, ``error`` is the first one's error, else that of a pass that failed and
+    waits for its retry (a ``NonDeterminismError`` after a bad deploy: see docs/deploys.md)."""
 
 
 class WorkflowHandle:
@@ -152,8 +153,13 @@ class WorkflowHandle:
         children = await ns.workflows.children(row["run_id"])
         parked = await ns.poison.parked_tasks(row["run_id"])
         error = row["error"]
-        if error is None and parked and row["status"] in ("running", "pending"):
-            error = parked[0]["error"]
+        if error is None and row["status"] in ("running", "pending"):
+            if parked:
+                error = parked[0]["error"]
+            else:  # a pass failing and retried, e.g. a replay diverging from the history
+                failing = await ns.poison.failing_passes(row["run_id"])
+                if failing:
+                    error = failing[0]["error"]
         return WorkflowDescription(
             workflow_id=row["workflow_id"], run_id=row["run_id"], workflow_name=row["name"],
             task_queue=row["task_queue"], status=row["status"], created_at=row["created_at"],

@@ -17,7 +17,7 @@ from memflow.engine.activities import run_activity, timer_outcome
 from memflow.engine.cache import ThreadCache
 from memflow.engine.consumer import Consumer
 from memflow.engine.results import ResultBatcher
-from memflow.engine.runner import PassRunner
+from memflow.engine.runner import ON_NONDETERMINISM, PassRunner
 from memflow.ids import check_queue
 from memflow.observe import WorkerMetrics, metrics
 from memflow.schedules import scheduler as schedules
@@ -34,6 +34,9 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "cache_size": 512,       # blocked workflow threads kept in memory (the sticky cache)
     "max_task_failures": 10,        # engine failures of one task before it is parked
     "failure_backoff_seconds": 1.0,  # first delay after such a failure (doubled, at most 30 s)
+    # a replay diverging from the history: "retry" fails the pass (the run stays running and
+    # the pass is retried with backoff, so a rollback lets it go on); "fail" fails the run
+    "on_nondeterminism": "retry",
     "log_level": None,
     "metrics_port": None,    # serve Prometheus metrics on this port (0: any free port)
 }
@@ -53,6 +56,9 @@ def _options(options: dict[str, Any] | None) -> dict[str, Any]:
         raise ImportError("the metrics_port option needs prometheus_client: "
                           "pip install 'memflow[metrics]'")
     _failure_options(merged)  # bad values fail here, before any connection
+    if merged["on_nondeterminism"] not in ON_NONDETERMINISM:
+        raise ValueError(f"on_nondeterminism must be one of {ON_NONDETERMINISM}, "
+                         f"not {merged['on_nondeterminism']!r}")
     if merged["log_level"]:
         logging.getLogger("memflow").setLevel(str(merged["log_level"]).upper())
     return merged
@@ -133,7 +139,9 @@ class Worker(_Serving):
         self.runner = PassRunner(ns, functions, self.cache, make_main,
                                  owner=self.consumer.owner, lease=self.consumer.lease,
                                  local_queues=frozenset({f"{task_queue}-activity"}),
-                                 spawn=self.consumer.spawn)
+                                 spawn=self.consumer.spawn,
+                                 on_nondeterminism=str(options["on_nondeterminism"]),
+                                 failure_backoff=float(options["failure_backoff_seconds"]))
         self.runner.leases = self.consumer.leases
         self.scheduler: schedules.Scheduler | None = None  # this namespace's, shared
         self._stopped = asyncio.Event()

@@ -467,7 +467,8 @@ async def test_a_renamed_activity_is_detected_on_replay(client: Client, dsn: str
     from memflow.store import NamespaceStore, Store
 
     await Worker.create(connection=dsn, task_queue="nd", workflow=changed_code,
-                        namespace=namespace, options={"cache_size": 0})
+                        namespace=namespace,
+                        options={"cache_size": 0, "on_nondeterminism": "fail"})
     h = await client.workflow.start(args=["a"], task_queue="nd", workflow_name="changed_code")
     assert await h.result(timeout=10) == "x"
     # rewrite the recorded history as if the code had called another activity

@@ -12,7 +12,7 @@ from memflow.commands import ActivityCall, Command, LocalLease
 from memflow.engine.cache import ThreadCache
 from memflow.engine.outcomes import cancelled_by_workflow_code
 from memflow.engine.results import ResultBatcher
-from memflow.engine.thread import NonDeterminismError, ThreadRun
+from memflow.engine.thread import ThreadRun
 from memflow.errors import (
     NON_RETRYABLE,
     MemFlowError,
@@ -29,6 +29,11 @@ log = logging.getLogger("memflow.worker")
 
 WORKFLOW_RETRY_DEFAULT = RetryPolicy(maximum_attempts=1)
 STALE_RETRIES = 5  # replays of a pass refused as stale before its task is given back
+# A pass whose replay diverges from the history is retried with backoff (the worker's
+# failure_backoff_seconds, doubled each time, at most a minute) and never parked: a rollback
+# of the deploy lets the run go on.
+DIVERGED_CAP, DIVERGED_BOUND = 60.0, 2**31 - 1
+ON_NONDETERMINISM = ("retry", "fail")
 
 # Builds the coroutine that runs a thread's function (interceptors wrap it); set by the
 # workflow package so the engine does not import user-facing modules.
@@ -49,7 +54,13 @@ class PassRunner:
     def __init__(self, ns: NamespaceStore, functions: dict[str, Callable[..., Any]],
                  cache: ThreadCache, make_main: MainFactory, *, owner: str = "",
                  lease: float = 30.0, local_queues: frozenset[str] = frozenset(),
-                 spawn: Callable[[Task], None] | None = None):
+                 spawn: Callable[[Task], None] | None = None,
+                 on_nondeterminism: str = "retry", failure_backoff: float = 1.0):
+        if on_nondeterminism not in ON_NONDETERMINISM:
+            raise ValueError(f"on_nondeterminism must be one of {ON_NONDETERMINISM}, "
+                             f"not {on_nondeterminism!r}")
+        self.on_nondeterminism = on_nondeterminism
+        self.failure_backoff = failure_backoff
         self.ns = ns
         self.functions = functions
         self.cache = cache
@@ -130,6 +141,12 @@ class PassRunner:
         while True:
             thread.clock = task.now
             thread.run()
+            if thread.nondeterminism is not None:
+                await self._diverged(thread, task, lease)
+                return
+            if task.failures:  # an earlier handling failed; this one got through
+                task.failures = 0
+                await self.ns.poison.clear_failures(task, self.owner)
             if thread.done:
                 outcome = await self._finish(thread, task, lease)
                 if outcome is None or outcome.refused != "stale":
@@ -172,6 +189,27 @@ class PassRunner:
                 await self.ns.tasks.delete_task(task, self.owner)
                 return
             thread = rebuilt
+
+    async def _diverged(self, thread: ThreadRun, task: Task, lease: Lease) -> None:
+        """A replay that does not match the history: commit nothing of the pass. By default
+        the pass fails (its task comes back with backoff, the error kept on it for
+        ``describe()``) and the run stays running; with ``on_nondeterminism="fail"`` the
+        workflow fails with the error."""
+        err = thread.nondeterminism
+        assert err is not None
+        thread.take_commands()
+        thread.close()
+        if self.on_nondeterminism == "fail":
+            finish = ("failed", None, _error_json(err))
+            outcome = await self.ns.passes.commit_pass(thread.ref, [], [], finish=finish,
+                                                       lease=lease, version=thread.version)
+            observe.workflow_finished(thread, finish, outcome)
+            return
+        failures, _ = await self.ns.poison.fail_task(
+            task, self.owner, _error_json(err), DIVERGED_BOUND, max(self.failure_backoff, 0.1),
+            DIVERGED_CAP)
+        log.warning("pass of workflow %s does not replay its history (failure %d; retried "
+                    "with backoff): %s", thread.ref.workflow_id, failures, err)
 
     async def _deliver_immediate(self, thread: ThreadRun, commands: list[Command],
                                  outcome: PassOutcome) -> None:
@@ -269,8 +307,6 @@ class PassRunner:
         elif isinstance(exc, NON_RETRYABLE):
             assert isinstance(exc, MemFlowError)
             finish = ("failed", None, _error_json(exc))
-        elif isinstance(exc, NonDeterminismError):
-            finish = ("failed", None, _error_json(MemFlowFatalError(str(exc))))
         else:
             policy = _workflow_policy(thread)
             if thread.ref.dim == "" and thread.attempt < policy.maximum_attempts:

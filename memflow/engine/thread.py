@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import random as _random
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from memflow.commands import Command
+from memflow.commands import Command, PatchMarker
 from memflow.engine.loop import WorkflowLoop
-from memflow.errors import WorkflowInterruption, error_from_dict
+from memflow.errors import NonDeterminismError, WorkflowInterruption, error_from_dict
 from memflow.store import Thread
 
 _current: contextvars.ContextVar[ThreadRun | None] = contextvars.ContextVar(
     "memflow_thread", default=None)
 
 
-class NonDeterminismError(RuntimeError):
-    """A replayed workflow made a different durable call than its history recorded."""
+__all__ = ["NonDeterminismError", "Pending", "ThreadRun", "current_thread"]
 
 
 def current_thread(what: str = "this call") -> ThreadRun:
@@ -68,6 +68,10 @@ class ThreadRun:
     trace: Any = None  # the thread's trace state (memflow.observe.tracing), when traced
     pass_time: tuple[int, Any] | None = None  # (delivery, value) of workflow.now()
     clock: Any = None  # the engine clock (a datetime) when this pass's task was taken
+    # the first divergence from the history found by this copy (the engine then commits
+    # nothing of the pass, whatever the workflow code did with the error raised in it)
+    nondeterminism: NonDeterminismError | None = None
+    patches: dict[str, bool] = field(default_factory=dict)  # workflow.patched() answers
 
     def __post_init__(self) -> None:
         seqs = [s["seq"] for s in self.history.values() if s.get("seq") is not None]
@@ -76,6 +80,8 @@ class ThreadRun:
         # history) and, after each recorded delivery, the code that delivery ran (its commands
         # were committed with the delivery's number): it replays until its first new delivery.
         self.rebuilt = bool(self.history)
+        self.recorded_max = max(self.history, default=-1)
+        self._reach_checked = not self.rebuilt
         self._rng = _random.Random(f"{self.ref.run_id}/{self.ref.dim}")
 
     @property
@@ -101,6 +107,9 @@ class ThreadRun:
                           and s["status"] != "pending" and s.get("seq") is None)
             if live:
                 self._deliver(live, record=True)
+        if not self._reach_checked:
+            self._reach_checked = True
+            self._check_reached()
 
     def deliver(self, rows: list[dict[str, Any]]) -> None:
         """Settle pending calls with newly known step rows, as one live delivery."""
@@ -140,15 +149,73 @@ class ThreadRun:
         if self.closing:
             raise WorkflowInterruption()
         idx = self.counter
-        self.counter += 1
         rec = self.history.get(idx)
+        while rec is not None and rec["kind"] == "patch":
+            idx += 1  # the marker of a patch this code no longer asks about (it was removed)
+            rec = self.history.get(idx)
+        self.counter = idx + 1
         if rec is not None and (rec["kind"] != kind or (
                 name is not None and rec.get("name") is not None and rec["name"] != name)):
-            raise NonDeterminismError(
-                f"workflow {self.ref.workflow_id}: step {idx} was {rec['kind']} "
-                f"{rec.get('name')!r} in the history but the code now calls {kind} {name!r}; "
-                "workflow code must be deterministic")
+            raise self._diverged(idx, rec, {"kind": kind, "name": name})
         return idx, rec
+
+    def _diverged(self, idx: int, rec: dict[str, Any],
+                  requested: dict[str, Any] | None) -> NonDeterminismError:
+        """Record (the first) divergence from the history and return its error."""
+        where = f"workflow {self.ref.workflow_id} (run {self.ref.run_id}" + (
+            f", thread {self.ref.dim})" if self.ref.dim else ")")
+        was = f"{rec['kind']} {rec.get('name')!r}" if rec.get("name") is not None else (
+            rec["kind"])
+        if requested is None:
+            now = "the code no longer reaches it"
+        else:
+            now = "the code now calls " + (
+                f"{requested['kind']} {requested['name']!r}" if requested.get("name")
+                is not None else requested["kind"])
+        err = NonDeterminismError(
+            f"{where}: step {idx} was {was} in the history, but {now}; workflow code must be "
+            "deterministic (change it with workflow.patched(), see docs/deploys.md)",
+            step=idx, dimension=self.ref.dim,
+            recorded={"kind": rec["kind"], "name": rec.get("name")}, requested=requested)
+        if self.nondeterminism is None:
+            self.nondeterminism = err
+        return err
+
+    def _check_reached(self) -> None:
+        """After the replay of a rebuilt thread: every recorded step must have been reached
+        (the markers of removed patches excepted)."""
+        if self.nondeterminism is not None:
+            return
+        unreached = [i for i, s in self.history.items()
+                     if i >= self.counter and s["kind"] != "patch"]
+        if unreached:
+            idx = min(unreached)
+            self._diverged(idx, self.history[idx], None)
+
+    def patch(self, patch_id: str) -> bool:
+        """``workflow.patched(patch_id)``: True where new code first runs it (a marker is
+        recorded in the next slot), on replay whether the marker was recorded here. An old
+        history without the marker answers False without taking a slot, so the step numbers
+        of what follows stay those recorded. The answer is kept for the rest of the run."""
+        if self.closing:
+            raise WorkflowInterruption()
+        known = self.patches.get(patch_id)
+        if known is not None:
+            return known
+        idx = self.counter
+        rec = self.history.get(idx)
+        if rec is not None:
+            found = rec["kind"] == "patch" and rec.get("name") == patch_id
+            if found:
+                self.counter += 1
+        elif idx <= self.recorded_max:
+            found = False  # older code used this slot for an unrecorded call (random, guid)
+        else:
+            self.counter += 1
+            self.commands.append(PatchMarker(idx, patch_id))
+            found = True
+        self.patches[patch_id] = found
+        return found
 
     def call(self, command: Command,
              decode: Callable[[Any], Any] | None = None) -> asyncio.Future[Any]:
@@ -161,6 +228,8 @@ class ThreadRun:
         fut = self.loop.create_future()
         self.pending[idx] = Pending(fut, decode)
         if rec is None:
+            if idx != command.idx:  # the slot moved past the marker of a removed patch
+                command = dataclasses.replace(command, idx=idx)
             self.commands.append(command)
         return fut
 

@@ -40,6 +40,8 @@ def command_statements(t: Thread, c: durable.Command, channel: str) -> list[Stat
             return cmd.emit(t, c, channel)
         case durable.Trace():
             return cmd.recorded(t, c, "done", "true")
+        case durable.PatchMarker():
+            return cmd.recorded(t, c, "done", "true")
         case durable.Now():
             return cmd.recorded(t, c, "done", payload.dumps(c.at.isoformat()))
         case durable.SendSignal():

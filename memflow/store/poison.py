@@ -50,6 +50,22 @@ class PoisonQueries(Part):
             return 0, False
         return int(rows[0]["failures"]), bool(rows[0]["parked"])
 
+    async def clear_failures(self, task: Task, owner: str) -> None:
+        """Forget the failures of a task this owner holds (its last handling succeeded)."""
+        await self.store.fetch(self.sql(
+            """UPDATE {s}.tasks SET failures = 0, error = NULL
+                WHERE id = %(id)s AND lease_owner = %(owner)s AND attempts = %(token)s"""),
+            {"id": task.id, "owner": owner, "token": task.attempts})
+
+    async def failing_passes(self, run_id: str) -> list[dict[str, Any]]:
+        """The pass tasks of a run that failed and wait for their retry (not parked), with
+        their thread, failures and error: e.g. a replay diverging from the history."""
+        return list(await self.store.fetch(self.sql(
+            """SELECT kind, queue, dim, idx, failures, error FROM {s}.tasks
+                WHERE run_id = %(run_id)s AND kind = 'w' AND failures > 0
+                  AND error IS NOT NULL AND parked_at IS NULL ORDER BY id"""),
+            {"run_id": run_id}))
+
     async def parked_tasks(self, run_id: str) -> list[dict[str, Any]]:
         """The parked tasks of a run, oldest first: kind, queue, thread, step, failures,
         error and when they were parked."""

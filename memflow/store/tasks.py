@@ -24,6 +24,7 @@ class Task:
     attempts: int
     wake: int
     now: datetime | None = None  # the engine clock when the task was claimed
+    failures: int = 0  # engine failures of the task so far (see poison.py)
 
 
 class TaskQueries(Part):
@@ -39,7 +40,7 @@ class TaskQueries(Part):
                  WHERE queue = ANY(%(queues)s) AND visible_at <= {s}.clock()
                  ORDER BY visible_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
 RETURNING t.id, t.queue, t.kind, t.run_id, t.dim, t.idx, t.payload, t.attempts, t.wake,
-          {s}.clock() AS now""")
+          {s}.clock() AS now, t.failures""")
         rows = await self.store.fetch(sql, {"owner": owner, "lease": lease, "queues": queues,
                                             "limit": limit})
         rows.sort(key=lambda r: r["id"])
