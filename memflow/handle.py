@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from memflow.client import Client
     from memflow.store import NamespaceStore
 
+HISTORY_FORMAT = "memflow-history/1"
+
 STATUS_CODES = {"running": 1, "completed": 0, "failed": 0, "pending": -1,
                 "interrupted": -100_000_001}
 
@@ -221,6 +223,32 @@ class WorkflowHandle:
             keys -= set(block)
         return {k: v for k, v in out.items() if k in keys}
 
+    async def fetch_history(self) -> dict[str, Any]:
+        """The run's recorded history as a JSON-serialisable document, format
+        ``"memflow-history/1"``: the workflow's name, queue, arguments and outcome, its hook
+        threads, and every step with its thread (``dimension``), ``index``, ``kind``,
+        ``name``, ``status``, the delivery ``seq`` that consumed it, result or error, and
+        timestamps (ISO 8601). ``memflow.testing.Replayer`` replays it without a database."""
+        row = await self._row()
+        steps, threads = await (await self._ns()).history.of_run(row["run_id"])
+        return {
+            "format": HISTORY_FORMAT, "namespace": self.namespace,
+            "workflow_id": row["workflow_id"], "run_id": row["run_id"],
+            "workflow_name": row["name"], "task_queue": row["task_queue"],
+            "args": row["args"], "config": row["config"], "attempt": row["attempt"],
+            "status": row["status"], "result": row["result"], "error": row["error"],
+            "created_at": _iso(row["created_at"]), "completed_at": _iso(row["completed_at"]),
+            "threads": [{"dimension": t["dim"], "workflow_name": t["name"],
+                         "task_queue": t["task_queue"], "args": t["args"],
+                         "status": t["status"], "created_at": _iso(t["created_at"]),
+                         "completed_at": _iso(t["completed_at"])} for t in threads],
+            "steps": [{"dimension": s["dim"], "index": s["idx"], "kind": s["kind"],
+                       "name": s["name"], "status": s["status"], "seq": s["seq"],
+                       "result": s["result"], "error": s["error"], "attempts": s["attempts"],
+                       "created_at": _iso(s["created_at"]),
+                       "completed_at": _iso(s["completed_at"])} for s in steps],
+        }
+
     async def entity(self) -> Any:
         """The workflow's entity document, as it is now (read-only)."""
         return (await self._row())["entity"]
@@ -229,6 +257,10 @@ class WorkflowHandle:
         """The named search fields (``None`` for a missing one)."""
         search = (await self._row())["search"] or {}
         return {f: search.get(f) for f in fields}
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
 
 
 def _state(row: dict[str, Any]) -> dict[str, Any]:

@@ -114,5 +114,11 @@ async def main() -> None:
     await worker.run()
 
 
+# for ``memflow replay --workflow tests.deploy_worker:V1`` (the name the runs are recorded under)
+V1 = {"order": order_v1}
+V2_RENAMED = {"order": order_v2_renamed}
+V2_PATCHED = {"order": order_v2_patched}
+
+
 if __name__ == "__main__":
     asyncio.run(main())

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import inspect
+import json
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-from memflow import workflow
-from tests.support import DSN
+from memflow import Client, MemFlow, workflow
+from memflow.testing import Replayer
+from tests.support import DSN, sql
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -90,3 +95,33 @@ async def test_example_runs(name: str, namespace: str) -> None:
     assert proc.returncode == 0, err.decode()[-3000:]
     for expected in CASES[name]:
         assert expected in text, (expected, text)
+    await _replay_every_run(name, namespace)
+
+
+# what an example registers in its main() that its workflows' replays need
+REPLAY_SETUP = {"interceptors.py": lambda m: MemFlow.register_interceptor(m.AuditInterceptor())}
+
+
+async def _replay_every_run(name: str, namespace: str) -> None:
+    """Every run the example made (current and archived), fetched as a history, round-tripped
+    through JSON and replayed offline against the example's code without a divergence."""
+    module = _load(EXAMPLES / name)
+    functions = {n: f for n, f in vars(module).items()
+                 if inspect.iscoroutinefunction(f) and n != "main"}
+    REPLAY_SETUP.get(name, lambda _m: None)(module)
+    runs = await sql(f'SELECT workflow_id, run_id FROM "{namespace}".workflows UNION ALL '
+                     f'SELECT workflow_id, run_id FROM "{namespace}".runs')
+    assert runs
+    client = Client(connection=DSN, namespace=namespace)
+    histories = [json.loads(json.dumps(await client.workflow.get_handle(
+        workflow_id=wid, run_id=rid).fetch_history())) for wid, rid in runs]
+    results = await Replayer(functions).replay_many(histories)
+    assert all(r.error is None and not r.skipped for r in results)
+
+
+def _load(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"example_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

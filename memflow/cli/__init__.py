@@ -10,6 +10,7 @@ with exit code 1; bad arguments exit with code 2.
 - ``db``: ``db migrate``, ``db prune``, ``db info``
 - ``dashboard``: ``memflow dashboard`` (the web UI)
 - ``schedules``: ``schedule create|list|describe|pause|unpause|trigger|backfill|delete``
+- ``history``: ``history ID`` (a run's history as JSON), ``replay FILE... --workflow M:F``
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from memflow.cli.browse import list_command, show_command
 from memflow.cli.common import one_line
 from memflow.cli.dashboard import dashboard_command
 from memflow.cli.db import db_group
+from memflow.cli.history import history_command, replay_command
 from memflow.cli.schedules import schedule_group
 from memflow.cli.workers import demo_command, worker_command
 from memflow.cli.workflows import (
@@ -69,7 +71,8 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 for _command in (worker_command, start_command, result_command, signal_command,
                  interrupt_command, hook_command, list_command, show_command, db_group,
-                 schedule_group, demo_command, dashboard_command, unpark_command):
+                 schedule_group, demo_command, dashboard_command, unpark_command,
+                 history_command, replay_command):
     main.add_command(_command)
 
 __all__ = ["main"]

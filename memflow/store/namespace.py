@@ -5,6 +5,7 @@ from __future__ import annotations
 from memflow.store.admin import AdminQueries
 from memflow.store.base import Store
 from memflow.store.entity import EntityQueries
+from memflow.store.history import HistoryQueries
 from memflow.store.messages import MessageQueries
 from memflow.store.observe import ObserveQueries
 from memflow.store.passes import PassQueries
@@ -23,7 +24,8 @@ class NamespaceStore:
     ``workflows`` (runs: start, read, finish, interrupt), ``tasks`` (the queue and its leases),
     ``passes`` (a thread's history and the commit of a pass), ``messages`` (signals, hooks and
     events from outside), ``entity``, ``search``, ``sql_search``, ``schedules``, ``poison``
-    (tasks parked after repeated crashes), ``observe`` and ``admin`` (counts, pruning)."""
+    (tasks parked after repeated crashes), ``observe``, ``admin`` (counts, pruning) and
+    ``history`` (a run's recorded steps, for ``fetch_history``)."""
 
     def __init__(self, store: Store, namespace: str):
         self.scope = Scope(store, namespace)
@@ -41,6 +43,7 @@ class NamespaceStore:
         self.poison = PoisonQueries(self.scope)
         self.observe = ObserveQueries(self.scope)
         self.admin = AdminQueries(self.scope)
+        self.history = HistoryQueries(self.scope)
 
     @classmethod
     async def open(cls, store: Store, namespace: str) -> NamespaceStore:
