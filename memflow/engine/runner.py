@@ -10,6 +10,7 @@ from typing import Any
 from memflow import observe, payload
 from memflow.commands import ActivityCall, Command, LocalLease
 from memflow.engine.cache import ThreadCache
+from memflow.engine.keylocks import KeyLocks
 from memflow.engine.outcomes import cancelled_by_workflow_code
 from memflow.engine.results import ResultBatcher
 from memflow.engine.thread import ThreadRun
@@ -71,16 +72,10 @@ class PassRunner:
         self.spawn = spawn
         self.results = ResultBatcher(ns, owner, lease)
         self.leases: set[int] = set()  # held pass tasks, whose leases the consumer extends
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._locks = KeyLocks()  # one pass at a time per thread in this worker
 
     async def _locked(self, key: tuple[str, str], work: Callable[[], Any]) -> Any:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        try:
-            async with lock:
-                return await work()
-        finally:
-            if not lock.locked():
-                self._locks.pop(key, None)
+        return await self._locks.run(key, work)
 
     async def run(self, task: Task) -> None:
         """Handle one claimed pass task to the end (the task is deleted or re-released)."""
@@ -109,12 +104,15 @@ class PassRunner:
         thread = self.cache.take((task.run_id, task.dim)) if known else None
         if thread is not None:
             thread.clock = task.now  # before the delivery below runs workflow code
-        if thread is not None and thread.version != version:
+        if thread is not None and version is not None and thread.version < version:
             thread.close()  # another worker advanced the run since this copy was cached
             thread = None
-        if thread is not None and known and all(r["idx"] in thread.pending for r in known):
+        if (thread is not None and known and thread.version == version
+                and all(r["idx"] in thread.pending for r in known)):
             thread.deliver(known)  # current, and no other result arrived meanwhile
         else:
+            # an older version: the result statement read it before this worker's own last
+            # commit of the thread, so the copy may well be current; _resume checks it
             if thread is not None:
                 self.cache.put(thread)
             thread = await self._resume(task)
