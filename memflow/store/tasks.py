@@ -123,19 +123,30 @@ SELECT pg_notify(%(channel)s, 'q:' || queue) FROM r""")
 _COMPLETE_STEPS = f"""WITH i AS (
     SELECT * FROM unnest(%(run_ids)s::text[], %(dims)s::text[], %(idxs)s::int[],
                          %(statuses)s::text[], %(results)s::text[], %(errors)s::text[],
-                         %(task_ids)s::bigint[], %(tokens)s::int[], %(holds)s::boolean[])
-           AS i(run_id, dim, idx, status, result, error, task_id, token, hold)),
+                         %(tokens)s::int[], %(holds)s::boolean[])
+           AS i(run_id, dim, idx, status, result, error, token, hold)),
 ok AS (
-    SELECT i.* FROM i JOIN {{s}}.tasks t ON t.id = i.task_id
-     WHERE t.lease_owner = %(owner)s AND t.attempts = i.token AND t.visible_at > {{s}}.clock()
+    SELECT t.id FROM {{s}}.tasks t
+      JOIN unnest(%(task_ids)s::bigint[], %(tokens)s::int[]) AS k(task_id, token)
+        ON t.id = k.task_id AND t.attempts = k.token
+     WHERE t.lease_owner = %(owner)s AND t.visible_at > {{s}}.clock()
      ORDER BY t.id FOR UPDATE OF t),
+-- ``woken`` joins the steps to ``i`` (an unnest, whose row count the planner knows) and
+-- leaves out the steps of the items that failed the fence (usually none). It never joins
+-- ``ok``: a locking CTE is estimated from the tasks table's statistics (one row while they
+-- are fresh), and a join to it becomes a nested loop rescanning it per step (quadratic).
 woken AS (
-    UPDATE {{s}}.steps s SET status = ok.status, result = ok.result::jsonb,
-           error = ok.error::jsonb, completed_at = {{s}}.clock(), attempts = ok.token
-      FROM ok
-     WHERE s.run_id = ok.run_id AND s.dim = ok.dim AND s.idx = ok.idx AND s.status = 'pending'
-    RETURNING s.run_id, s.dim, s.idx, ok.hold),
-gone AS (DELETE FROM {{s}}.tasks WHERE id IN (SELECT task_id FROM ok)),
+    UPDATE {{s}}.steps s SET status = i.status, result = i.result::jsonb,
+           error = i.error::jsonb, completed_at = {{s}}.clock(), attempts = i.token
+      FROM i
+     WHERE s.run_id = i.run_id AND s.dim = i.dim AND s.idx = i.idx AND s.status = 'pending'
+       AND NOT (s.run_id, s.dim, s.idx) = ANY(ARRAY(
+           SELECT (k.run_id, k.dim, k.idx)
+             FROM unnest(%(run_ids)s::text[], %(dims)s::text[], %(idxs)s::int[],
+                         %(task_ids)s::bigint[]) AS k(run_id, dim, idx, task_id)
+            WHERE k.task_id <> ALL(ARRAY(SELECT id FROM ok))))
+    RETURNING s.run_id, s.dim, s.idx, i.hold),
+gone AS (DELETE FROM {{s}}.tasks WHERE id = ANY(ARRAY(SELECT id FROM ok))),
 threads_woken AS (
     SELECT run_id, dim, bool_and(hold) AS hold, array_agg(idx ORDER BY idx) AS idxs
       FROM woken GROUP BY run_id, dim),
