@@ -19,6 +19,7 @@ from memflow.registry import (
     register_interceptor,
 )
 from memflow.retry import RetryPolicy
+from memflow.updates import WorkflowUpdateHandle
 from memflow.worker import Worker, register_activity_worker
 from memflow.workflow.search import Search
 
@@ -42,7 +43,7 @@ class MemFlow:
 
 __all__ = [
     "Client", "Connection", "Entity", "MemFlow", "Postgres", "RetryPolicy", "Search", "Worker",
-    "WorkflowHandle", "activity", "clear_interceptors", "did_interrupt", "guid",
-    "register_activity_interceptor", "register_activity_worker", "register_interceptor",
+    "WorkflowHandle", "WorkflowUpdateHandle", "activity", "clear_interceptors", "did_interrupt",
+    "guid", "register_activity_interceptor", "register_activity_worker", "register_interceptor",
     "shutdown", "workflow",
 ]

@@ -298,3 +298,41 @@ class SearchCall(Command):
     def step_name(self) -> str | None:
         """The step's name (the operation's, or ``enrich``)."""
         return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptUpdate(Command):
+    """Admit update ``update_id`` (handler ``name``, arguments ``args_json``) into the thread:
+    its step is the update's place in the history, consumed by delivery ``delivery``, and the
+    update's request becomes accepted (the caller is told)."""
+
+    update_id: str
+    name: str
+    args_json: str
+    delivery: int
+    kind: ClassVar[str] = "update"
+    immediate: ClassVar[bool] = False
+
+    @property
+    def step_name(self) -> str | None:
+        """The update handler's name."""
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class FinishUpdate(Command):
+    """The handler of update ``update_id`` returned (``status`` "done", ``result_json``) or
+    raised (``status`` "failed", ``error_json``); the caller is told."""
+
+    update_id: str
+    name: str
+    status: Literal["done", "failed"]
+    result_json: str | None = None
+    error_json: str | None = None
+    kind: ClassVar[str] = "update_done"
+    immediate: ClassVar[bool] = False
+
+    @property
+    def step_name(self) -> str | None:
+        """The update handler's name."""
+        return self.name

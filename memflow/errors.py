@@ -123,6 +123,27 @@ class ScheduleNotFoundError(MemFlowError):
         self.schedule_id = schedule_id
 
 
+class QueryFailedError(MemFlowError):
+    """A query could not be answered: unknown name, a handler error, or a handler that called
+    a durable API (queries only read the workflow's state)."""
+
+    code = 500
+
+
+class UpdateRejectedError(MemFlowError):
+    """An update's validator refused it; nothing was recorded."""
+
+    code = 400
+
+
+class UpdateFailedError(MemFlowError):
+    """An update's handler raised (the workflow itself goes on), or its run is not running.
+    ``cause`` holds the handler's error document (message, code, type, stack), if any."""
+
+    code = 500
+    cause: dict[str, Any] | None = None
+
+
 class WorkflowInterruption(BaseException):
     """Raised inside workflow code when the engine stops a pass; user code must not swallow it.
 
@@ -138,7 +159,8 @@ NON_RETRYABLE: tuple[type[MemFlowError], ...] = (
 _BY_NAME: dict[str, type[MemFlowError]] = {
     cls.__name__: cls
     for cls in (MemFlowError, MemFlowFatalError, MemFlowMaxedError, MemFlowTimeoutError,
-                MemFlowRetryError, MemFlowInterruptedError, NonDeterminismError)
+                MemFlowRetryError, MemFlowInterruptedError, NonDeterminismError,
+                QueryFailedError, UpdateRejectedError, UpdateFailedError)
 }
 _BY_CODE = {598: MemFlowFatalError, 597: MemFlowMaxedError, 596: MemFlowTimeoutError,
             599: MemFlowRetryError, 410: MemFlowInterruptedError}

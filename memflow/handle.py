@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from memflow import payload
+from memflow import payload, updates
 from memflow.errors import (
     MemFlowInterruptedError,
     WorkflowNotFoundError,
@@ -17,6 +17,7 @@ from memflow.errors import (
 if TYPE_CHECKING:
     from memflow.client import Client
     from memflow.store import NamespaceStore
+    from memflow.updates import WorkflowUpdateHandle
 
 HISTORY_FORMAT = "memflow-history/1"
 
@@ -182,6 +183,28 @@ class WorkflowHandle:
                "type": "MemFlowInterruptedError", "stack": "", "throw": bool(throw)}
         await (await self._ns()).workflows.interrupt(self.workflow_id, payload.dumps(doc), descend,
                                            expire, self._bound_run())
+
+    async def query(self, name: str, *args: Any, timeout: float | None = 10) -> Any:
+        """Ask the run the query ``name``: a worker of its queue answers from the workflow's
+        current state (its cached copy, else a replay), recording nothing; running and
+        finished runs alike. ``QueryFailedError`` for an unknown name or a failing handler,
+        ``TimeoutError`` when no worker answers within ``timeout`` seconds."""
+        return await updates.query(self, name, args, timeout)
+
+    async def update(self, name: str, *args: Any, update_id: str | None = None,
+                     timeout: float | None = None) -> Any:
+        """Send the update ``name`` and wait for its handler's result (durable, exactly
+        once; ``UpdateRejectedError`` if its validator refuses it, ``UpdateFailedError`` if
+        the handler raises). The same ``update_id`` twice runs the handler once."""
+        uh = await self.start_update(name, *args, update_id=update_id)
+        return await uh.result(timeout=timeout)
+
+    async def start_update(self, name: str, *args: Any,
+                           update_id: str | None = None) -> WorkflowUpdateHandle:
+        """Send the update ``name``; returns once it is accepted (its validator passed and it
+        is in the run's history, waiting for a worker if none runs) an update handle, whose
+        ``result()`` waits for the handler's outcome."""
+        return await updates.start_update(self, name, args, update_id)
 
     async def export(self, allow: list[str] | None = None, block: list[str] | None = None,
                      values: bool = True) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from memflow.connection import Connection
 from memflow.engine.activities import run_activity, timer_outcome
 from memflow.engine.cache import ThreadCache
 from memflow.engine.consumer import Consumer
+from memflow.engine.queries import QueryServer
 from memflow.engine.results import ResultBatcher
 from memflow.engine.runner import ON_NONDETERMINISM, PassRunner
 from memflow.ids import check_queue
@@ -143,6 +144,7 @@ class Worker(_Serving):
                                  on_nondeterminism=str(options["on_nondeterminism"]),
                                  failure_backoff=float(options["failure_backoff_seconds"]))
         self.runner.leases = self.consumer.leases
+        self.queries = QueryServer(ns, [task_queue], self.runner, self.consumer.owner)
         self.scheduler: schedules.Scheduler | None = None  # this namespace's, shared
         self._stopped = asyncio.Event()
 
@@ -162,6 +164,7 @@ class Worker(_Serving):
         ns = await NamespaceStore.open(store, namespace)
         worker = cls(ns, task_queue, functions, opts)
         await worker._start(opts)
+        await worker.queries.start()
         # The scheduler's cancel_other policy cancels runs through a client (it connects on use).
         client = Client(connection=ns.store.dsn, namespace=ns.namespace)
         worker.scheduler = await schedules.acquire(
@@ -206,6 +209,8 @@ class Worker(_Serving):
         scheduler, self.scheduler = self.scheduler, None
         if scheduler is not None and not self._stopped.is_set():
             await schedules.release(scheduler)
+        if not self._stopped.is_set():
+            await self.queries.stop()
         await super().stop()
 
     def _drained(self) -> None:

@@ -38,6 +38,8 @@ SAMPLES: list[tuple[durable.Command, str, bool, str | None]] = [
     (durable.EntityCall(0, durable.EntityOp("get", "entity.get()")), "entity", True, "get"),
     (durable.SearchCall(0, durable.SearchOp("get", "search.get('k')", key="k"), "get"),
      "search", True, "get"),
+    (durable.AcceptUpdate(0, "u1", "add", "[1]", 3), "update", False, "add"),
+    (durable.FinishUpdate(0, "u1", "add", "done", "2"), "update_done", False, "add"),
 ]
 
 

@@ -59,7 +59,7 @@ async def test_a_commit_from_a_stale_copy_is_refused(client: Client, namespace: 
     stale = await ns.passes.commit_pass(thread, [_emit(1)], [], lease=lease, version=0)
     assert stale.refused == "stale"
     assert await _steps(namespace, thread.run_id) == 1
-    version, _ = await ns.passes.load_steps(thread.run_id, "", [], 0)
+    version, _, _ = await ns.passes.load_steps(thread.run_id, "", [], 0)
     assert version == 1
 
 

@@ -21,6 +21,10 @@ class ThreadCache:
         metrics.cache("miss" if thread is None else "hit")
         return thread
 
+    def peek(self, key: tuple[str, str]) -> ThreadRun | None:
+        """The cached thread for ``key``, left in place (a query reads it; no LRU move)."""
+        return self._items.get(key)
+
     def put(self, thread: ThreadRun) -> None:
         """Keep a blocked thread; the least recently used one is closed past the bound."""
         if self.size <= 0:

@@ -13,12 +13,13 @@ from memflow.engine.cache import ThreadCache
 from memflow.engine.keylocks import KeyLocks
 from memflow.engine.outcomes import cancelled_by_workflow_code
 from memflow.engine.results import ResultBatcher
-from memflow.engine.thread import ThreadRun
+from memflow.engine.thread import ThreadRun, UpdateRequest
 from memflow.errors import (
     NON_RETRYABLE,
     MemFlowError,
     MemFlowFatalError,
     MemFlowMaxedError,
+    UpdateRejectedError,
     WorkflowInterruption,
     error_to_dict,
 )
@@ -142,6 +143,11 @@ class PassRunner:
             if thread.nondeterminism is not None:
                 await self._diverged(thread, task, lease)
                 return
+            if thread.inbox and thread.ref.dim == "" and not thread.done:
+                await self._admit(thread)
+                if thread.nondeterminism is not None:
+                    await self._diverged(thread, task, lease)
+                    return
             if task.failures:  # an earlier handling failed; this one got through
                 task.failures = 0
                 await self.ns.poison.clear_failures(task, self.owner)
@@ -209,13 +215,41 @@ class PassRunner:
         log.warning("pass of workflow %s does not replay its history (failure %d; retried "
                     "with backoff): %s", thread.ref.workflow_id, failures, err)
 
+    async def _admit(self, thread: ThreadRun) -> None:
+        """Admit the update requests waiting for this main thread, in order of arrival: each
+        one whose handler is registered is validated against the state as it is now (a
+        validator's refusal is told to the caller and records nothing) and then admitted as
+        a delivery of its own, its handler running at once. Requests without a handler yet
+        wait for the pass that registers it."""
+        thread.inbox = False
+        for row in await self.ns.updates.requested(thread.ref.run_id):
+            name, update_id, args = row["name"], row["update_id"], list(row["args"] or [])
+            entry = thread.update_handlers.get(name)
+            if entry is None:
+                thread.unhandled.add(name)
+                continue
+            validator = entry[1]
+            if validator is not None:
+                try:
+                    thread.read(validator, payload.decode_args(validator, args),
+                                f"the validator of update {name!r}")
+                except Exception as exc:
+                    err = UpdateRejectedError(str(exc) or type(exc).__name__)
+                    await self.ns.updates.reject(thread.ref.run_id, update_id,
+                                                 _error_json(err))
+                    continue
+            thread.unhandled.discard(name)
+            thread.admit([UpdateRequest(update_id, name, args)])
+            if thread.done:
+                return
+
     async def _deliver_immediate(self, thread: ThreadRun, commands: list[Command],
                                  outcome: PassOutcome) -> None:
         rows = [_row(i, r) for i, r in sorted(outcome.results.items())]
         missing = [c.idx for c in commands if c.immediate and c.idx not in outcome.results]
         if missing:  # recorded by an earlier pass: read what it recorded
-            _, found = await self.ns.passes.load_steps(thread.ref.run_id, thread.ref.dim, missing,
-                                                1 << 30)
+            _, found, _ = await self.ns.passes.load_steps(thread.ref.run_id, thread.ref.dim,
+                                                          missing, 1 << 30)
             rows += found
         thread.deliver(rows)
 
@@ -245,18 +279,21 @@ class PassRunner:
         if start is not None:
             # the first claim of a run's first pass: its history is empty, and the start
             # statement put what the pass needs in the task (no read of the run needed)
-            return self._build(Thread(start["workflow_id"], task.run_id, "", task.queue),
-                               start["name"], start["args"], start["config"], 1, [])
+            thread = self.build(Thread(start["workflow_id"], task.run_id, "", task.queue),
+                                 start["name"], start["args"], start["config"], 1, [])
+            thread.inbox = bool(task.payload.get("inbox"))
+            return thread
         return await self._rebuild_run(task.run_id, task.dim)
 
     async def _refresh(self, thread: ThreadRun) -> ThreadRun | None:
         """Bring a blocked thread up to date with the database, or None if it is stale: any
         pass committed by another worker since this copy's last commit bumped the version."""
-        version, rows = await self.ns.passes.load_steps(thread.ref.run_id, thread.ref.dim,
-                                                 list(thread.pending), thread.counter)
+        version, rows, inbox = await self.ns.passes.load_steps(
+            thread.ref.run_id, thread.ref.dim, list(thread.pending), thread.counter)
         if version != thread.version or any(
                 r["idx"] >= thread.counter or r.get("seq") is not None for r in rows):
             return None
+        thread.inbox = thread.inbox or inbox
         thread.deliver(rows)
         return thread
 
@@ -265,14 +302,16 @@ class PassRunner:
         if meta is None or meta["status"] != "running" or not thread_open(
                 meta["run_status"], meta["signal_in"], dim):
             return None
-        thread = self._build(
+        thread = self.build(
             Thread(meta["workflow_id"], meta["run_id"], meta["dim"], meta["task_queue"]),
             meta["name"], meta["args"], meta["config"], meta["attempt"], steps)
         thread.version = int(meta["version"])
+        thread.inbox = bool(meta.get("inbox"))
         return thread
 
-    def _build(self, ref: Thread, name: str, args: Any, config: Any, attempt: int,
-               steps: list[dict[str, Any]]) -> ThreadRun:
+    def build(self, ref: Thread, name: str, args: Any, config: Any, attempt: int,
+              steps: list[dict[str, Any]]) -> ThreadRun:
+        """A new thread of function ``name`` over recorded ``steps`` (not run yet)."""
         fn = self.functions.get(name)
         if fn is None:
             raise UnknownWorkflowError(

@@ -10,11 +10,13 @@ from memflow.store.messages import MessageQueries
 from memflow.store.observe import ObserveQueries
 from memflow.store.passes import PassQueries
 from memflow.store.poison import PoisonQueries
+from memflow.store.queries import QueryRequests
 from memflow.store.schedules import ScheduleQueries
 from memflow.store.scope import Scope
 from memflow.store.search import SearchQueries
 from memflow.store.sql_search import SqlSearchQueries
 from memflow.store.tasks import TaskQueries
+from memflow.store.updates import UpdateQueries
 from memflow.store.workflows import WorkflowQueries
 
 
@@ -23,9 +25,10 @@ class NamespaceStore:
 
     ``workflows`` (runs: start, read, finish, interrupt), ``tasks`` (the queue and its leases),
     ``passes`` (a thread's history and the commit of a pass), ``messages`` (signals, hooks and
-    events from outside), ``entity``, ``search``, ``sql_search``, ``schedules``, ``poison``
-    (tasks parked after repeated crashes), ``observe``, ``admin`` (counts, pruning) and
-    ``history`` (a run's recorded steps, for ``fetch_history``)."""
+    events from outside), ``updates`` and ``queries`` (message passing), ``entity``,
+    ``search``, ``sql_search``, ``schedules``, ``poison`` (tasks parked after repeated
+    crashes), ``observe``, ``admin`` (counts, pruning) and ``history`` (a run's recorded
+    steps, for ``fetch_history``)."""
 
     def __init__(self, store: Store, namespace: str):
         self.scope = Scope(store, namespace)
@@ -36,6 +39,8 @@ class NamespaceStore:
         self.tasks = TaskQueries(self.scope)
         self.passes = PassQueries(self.scope)
         self.messages = MessageQueries(self.scope)
+        self.updates = UpdateQueries(self.scope)
+        self.queries = QueryRequests(self.scope)
         self.entity = EntityQueries(self.scope)
         self.search = SearchQueries(self.scope)
         self.sql_search = SqlSearchQueries(self.scope)

@@ -18,6 +18,7 @@ from memflow.store.fragments import takes_hooks
 from memflow.store.scope import Part, Scope
 from memflow.store.search import search_statement
 from memflow.store.tasks import Task
+from memflow.store.updates import accept_update, finish_update
 
 
 def command_statements(t: Thread, c: durable.Command, channel: str) -> list[Statement]:
@@ -50,6 +51,10 @@ def command_statements(t: Thread, c: durable.Command, channel: str) -> list[Stat
             return entity_statement(t, c, channel)
         case durable.SearchCall():
             return search_statement(t, c, channel)
+        case durable.AcceptUpdate():
+            return accept_update(t, c, channel)
+        case durable.FinishUpdate():
+            return finish_update(t, c, channel)
     raise ValueError(f"unknown command kind {c.kind!r}")
 
 
@@ -106,11 +111,14 @@ class PassQueries(Part):
         as stale: never the other way round."""
         if dim == "":
             meta_sql = """SELECT workflow_id, run_id, '' AS dim, name, task_queue, args, status,
-       config, attempt, status AS run_status, signal_in, version
+       config, attempt, status AS run_status, signal_in, version,
+       EXISTS (SELECT 1 FROM {s}.updates u
+                WHERE u.run_id = %(run_id)s AND u.status = 'requested') AS inbox
   FROM {s}.workflows WHERE run_id = %(run_id)s"""
         else:
             meta_sql = """SELECT w.workflow_id, t.run_id, t.dim, t.name, t.task_queue, t.args,
-       t.status, w.config, 1 AS attempt, w.status AS run_status, w.signal_in, t.version
+       t.status, w.config, 1 AS attempt, w.status AS run_status, w.signal_in, t.version,
+       false AS inbox
   FROM {s}.threads t JOIN {s}.workflows w ON w.run_id = t.run_id
  WHERE t.run_id = %(run_id)s AND t.dim = %(dim)s"""
         steps_sql = """SELECT idx, kind, name, status, result, error, seq FROM {s}.steps
@@ -130,27 +138,29 @@ class PassQueries(Part):
         return meta, list(steps)
 
     async def load_steps(self, run_id: str, dim: str, idxs: list[int],
-                         from_idx: int) -> tuple[int | None, list[dict[str, Any]]]:
+                         from_idx: int) -> tuple[int | None, list[dict[str, Any]], bool]:
         """The thread's version (None when it is gone), with its steps among ``idxs`` that are
-        settled and every step at or after ``from_idx``, read in one snapshot. The reads of
-        one event-loop tick (many threads resuming) share one statement."""
-        found: tuple[int | None, list[dict[str, Any]]] | None = await self._step_reads.get(
+        settled and every step at or after ``from_idx``, and whether updates wait for the
+        (main) thread to admit them, read in one snapshot. The reads of one event-loop tick
+        (many threads resuming) share one statement."""
+        found: tuple[int | None, list[dict[str, Any]], bool] | None = await self._step_reads.get(
             (run_id, dim, tuple(idxs), from_idx))
-        return found or (None, [])
+        return found or (None, [], False)
 
     async def _steps_of(self, keys: list[tuple[str, str, tuple[int, ...], int]]
-                        ) -> dict[Any, tuple[int | None, list[dict[str, Any]]]]:
+                        ) -> dict[Any, tuple[int | None, list[dict[str, Any]], bool]]:
         wanted = [(n, idx) for n, key in enumerate(keys) for idx in key[2]]
         rows = await self.store.fetch(self.sql(_STEPS_OF), {
             "run_ids": [k[0] for k in keys], "dims": [k[1] for k in keys],
             "froms": [k[3] for k in keys], "ns": list(range(len(keys))),
             "wn": [w[0] for w in wanted], "widx": [w[1] for w in wanted]})
-        found: dict[Any, tuple[int | None, list[dict[str, Any]]]] = {}
+        found: dict[Any, tuple[int | None, list[dict[str, Any]], bool]] = {}
         for row in rows:
             key = keys[row.pop("n")]
             version = row.pop("version")
+            inbox = row.pop("inbox")
             if row["idx"] is None:
-                found[key] = (version, [])
+                found[key] = (version, [], bool(inbox))
             else:
                 found[key][1].append(row)
         return found
@@ -311,13 +321,15 @@ SELECT k.n, NULL::int AS idx, NULL::text AS kind, NULL::text AS name, NULL::text
        NULL::jsonb AS result, NULL::jsonb AS error, NULL::int AS seq,
        CASE WHEN k.dim = '' THEN (SELECT version FROM {s}.workflows v WHERE v.run_id = k.run_id)
             ELSE (SELECT version FROM {s}.threads v
-                   WHERE v.run_id = k.run_id AND v.dim = k.dim) END AS version
+                   WHERE v.run_id = k.run_id AND v.dim = k.dim) END AS version,
+       k.dim = '' AND EXISTS (SELECT 1 FROM {s}.updates u
+                               WHERE u.run_id = k.run_id AND u.status = 'requested') AS inbox
   FROM k
 UNION ALL
-SELECT k.n, s.idx, s.kind, s.name, s.status, s.result, s.error, s.seq, NULL::int
+SELECT k.n, s.idx, s.kind, s.name, s.status, s.result, s.error, s.seq, NULL::int, NULL::boolean
   FROM k JOIN {s}.steps s ON s.run_id = k.run_id AND s.dim = k.dim AND s.idx >= k.from_idx
 UNION ALL
-SELECT k.n, s.idx, s.kind, s.name, s.status, s.result, s.error, s.seq, NULL::int
+SELECT k.n, s.idx, s.kind, s.name, s.status, s.result, s.error, s.seq, NULL::int, NULL::boolean
   FROM w JOIN k ON k.n = w.n
   JOIN {s}.steps s ON s.run_id = k.run_id AND s.dim = k.dim AND s.idx = w.idx
  WHERE s.status <> 'pending' AND s.idx < k.from_idx

@@ -234,6 +234,43 @@ ALTER TABLE {s}.steps ADD COLUMN attempts int;
 -- it, on any worker, joins the starter's trace (memflow.observe); NULL when not traced.
 ALTER TABLE {s}.workflows ADD COLUMN trace jsonb;
 """),
+    (13, """
+-- Updates sent to a run (message passing): requested by a client, accepted by the pass that
+-- admits them into the main thread's history (applied in ``seq`` order), then completed or
+-- failed by the pass in which their handler ends. A validator's refusal marks the request
+-- rejected (nothing enters the history; the same update id may be sent again).
+CREATE TABLE {s}.updates (
+    run_id       text NOT NULL,
+    update_id    text NOT NULL,
+    seq          bigint GENERATED ALWAYS AS IDENTITY,
+    name         text NOT NULL,
+    args         jsonb NOT NULL,
+    status       text NOT NULL,
+    result       jsonb,
+    error        jsonb,
+    idx          int,
+    created_at   timestamptz NOT NULL DEFAULT {s}.clock(),
+    completed_at timestamptz,
+    PRIMARY KEY (run_id, update_id)
+);
+CREATE INDEX updates_requested ON {s}.updates (run_id, seq) WHERE status = 'requested';
+
+-- Queries waiting for a worker of the run's queue to answer them; transient (the asking
+-- client deletes its row once answered or timed out), so unlogged.
+CREATE UNLOGGED TABLE {s}.queries (
+    query_id   text PRIMARY KEY,
+    run_id     text NOT NULL,
+    queue      text NOT NULL,
+    name       text NOT NULL,
+    args       jsonb NOT NULL,
+    owner      text,
+    status     text NOT NULL DEFAULT 'requested',
+    result     jsonb,
+    error      jsonb,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX queries_open ON {s}.queries (queue, created_at) WHERE owner IS NULL;
+"""),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -22,13 +22,14 @@ from memflow.workflow.events import emit, interrupt, trace
 from memflow.workflow.hooks import exec_hook, exec_hook_batch, hook
 from memflow.workflow.info import WorkflowInfo, info
 from memflow.workflow.log import logger
+from memflow.workflow.messages import on_query, on_update, wait_condition
 from memflow.workflow.patching import deprecate_patch, patched
 from memflow.workflow.search import enrich, search
 
 __all__ = [
     "WorkflowContext", "WorkflowInfo", "all", "deprecate_patch", "did_interrupt", "emit",
     "enrich", "entity", "exec_child", "exec_hook", "exec_hook_batch", "execute_child",
-    "get_context", "guid", "hook", "info", "interrupt", "logger", "now", "patched",
-    "proxy_activities", "random", "search", "signal", "sleep_for", "start_child", "trace",
-    "wait_for",
+    "get_context", "guid", "hook", "info", "interrupt", "logger", "now", "on_query",
+    "on_update", "patched", "proxy_activities", "random", "search", "signal", "sleep_for",
+    "start_child", "trace", "wait_condition", "wait_for",
 ]

@@ -1,0 +1,146 @@
+"""Message passing: wait_condition, updates and queries, against real Postgres and workers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from memflow import Client, Worker, workflow
+from memflow.errors import (
+    MemFlowTimeoutError,
+    QueryFailedError,
+    UpdateFailedError,
+    UpdateRejectedError,
+)
+from tests.support import sql
+
+
+def double(x: int) -> int:
+    return x * 2
+
+
+acts = workflow.proxy_activities(activities=[double])
+
+
+async def cart(limit: int) -> dict:
+    items: list[str] = []
+    state = {"closed": False}
+
+    def add(item: str) -> int:
+        items.append(item)
+        return len(items)
+
+    def check(item: str) -> None:
+        if not item:
+            raise ValueError("an item needs a name")
+        if len(items) >= limit:
+            raise ValueError("the cart is full")
+
+    async def priced(n: int) -> int:
+        value = await acts.double(n)       # an activity inside an update handler
+        await workflow.sleep_for(0.01)     # and a timer
+        items.append(f"priced-{value}")
+        return value
+
+    def boom() -> None:
+        raise RuntimeError("handler broke")
+
+    def close() -> str:
+        state["closed"] = True
+        return "closed"
+
+    workflow.on_query("items", lambda: list(items))
+    workflow.on_query("count", lambda: len(items))
+    workflow.on_update("add", add, validator=check)
+    workflow.on_update("priced", priced)
+    workflow.on_update("boom", boom)
+    workflow.on_update("close", close)
+    await workflow.wait_condition(lambda: state["closed"])
+    return {"items": items}
+
+
+async def test_updates_apply_in_order_and_end_the_wait(client: Client, dsn: str,
+                                                       namespace: str) -> None:
+    await Worker.create(connection=dsn, task_queue="msg", workflow=cart, namespace=namespace)
+    handle = await client.workflow.start(args=[3], task_queue="msg", workflow_name="cart")
+    assert await handle.update("add", "apple") == 1
+    assert await handle.update("add", "pear") == 2
+    with pytest.raises(UpdateRejectedError, match="needs a name"):
+        await handle.update("add", "")
+    assert await handle.update("priced", 5) == 10
+    with pytest.raises(UpdateFailedError, match="handler broke"):
+        await handle.update("boom")
+    assert await handle.query("count") == 3
+    with pytest.raises(UpdateRejectedError, match="full"):
+        await handle.update("add", "plum")
+    assert await handle.update("close") == "closed"
+    assert await handle.result(timeout=10) == {"items": ["apple", "pear", "priced-10"]}
+    # rejections recorded nothing; the accepted ones are in the history
+    kinds = await sql(f'SELECT kind, name FROM "{namespace}".steps '
+                      "WHERE kind IN ('update', 'update_done') ORDER BY idx")
+    assert [k for k, _ in kinds].count("update") == 5
+    with pytest.raises(UpdateFailedError, match="not running"):
+        await handle.update("add", "late")
+    assert await handle.query("items") == ["apple", "pear", "priced-10"]
+
+
+async def test_the_same_update_id_runs_once(client: Client, dsn: str, namespace: str) -> None:
+    await Worker.create(connection=dsn, task_queue="msg", workflow=cart, namespace=namespace)
+    handle = await client.workflow.start(args=[5], task_queue="msg", workflow_name="cart")
+    both = await asyncio.gather(handle.update("add", "a", update_id="u1"),
+                                handle.update("add", "a", update_id="u1"))
+    assert both == [1, 1]
+    assert await handle.update("add", "a", update_id="u1") == 1
+    assert await handle.query("items") == ["a"]
+    uh = await handle.start_update("add", "b")
+    assert uh.update_id and await uh.result() == 2
+
+
+async def test_an_update_waits_for_a_worker(client: Client, dsn: str, namespace: str) -> None:
+    handle = await client.workflow.start(args=[5], task_queue="msg", workflow_name="cart")
+    sent = asyncio.ensure_future(handle.update("add", "early"))
+    await asyncio.sleep(0.5)
+    assert not sent.done()
+    await Worker.create(connection=dsn, task_queue="msg", workflow=cart, namespace=namespace)
+    assert await asyncio.wait_for(sent, 10) == 1
+
+
+async def test_query_errors_and_timeouts(client: Client, dsn: str, namespace: str) -> None:
+    handle = await client.workflow.start(args=[5], task_queue="msg", workflow_name="cart")
+    with pytest.raises(TimeoutError):
+        await handle.query("count", timeout=0.3)
+    assert await sql(f'SELECT count(*) FROM "{namespace}".queries') == [(0,)]
+    await Worker.create(connection=dsn, task_queue="msg", workflow=cart, namespace=namespace)
+    with pytest.raises(QueryFailedError, match="known: \\['count', 'items'\\]"):
+        await handle.query("nope")
+    assert await handle.query("count") == 0
+
+
+async def waits_with_timeout() -> str:
+    try:
+        await workflow.wait_condition(lambda: False, timeout=0.2)
+    except MemFlowTimeoutError:
+        return "timed out"
+    return "no"
+
+
+async def test_wait_condition_times_out(client: Client, dsn: str, namespace: str) -> None:
+    await Worker.create(connection=dsn, task_queue="wc", workflow=waits_with_timeout,
+                        namespace=namespace)
+    handle = await client.workflow.start(args=[], task_queue="wc",
+                                         workflow_name="waits_with_timeout")
+    assert await handle.result(timeout=10) == "timed out"
+
+
+async def test_queries_answered_by_replay_when_nothing_is_cached(client: Client, dsn: str,
+                                                                namespace: str) -> None:
+    await Worker.create(connection=dsn, task_queue="msg", workflow=cart, namespace=namespace,
+                        options={"cache_size": 0})
+    handle = await client.workflow.start(args=[5], task_queue="msg", workflow_name="cart")
+    assert await handle.update("add", "x") == 1
+    assert await handle.update("priced", 2) == 4
+    assert await handle.query("items") == ["x", "priced-4"]
+    before = await sql(f'SELECT count(*) FROM "{namespace}".steps')
+    assert await handle.query("count") == 2
+    assert await sql(f'SELECT count(*) FROM "{namespace}".steps') == before

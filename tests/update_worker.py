@@ -1,0 +1,70 @@
+"""A worker process for update crash tests: ``python -m tests.update_worker DSN NAMESPACE``.
+
+Activities log every execution in ``<namespace>.exec_log`` (step = the activity's tag).
+``HANG_ACTIVITY=tag`` hangs inside activity ``record(tag)``; ``HANG_HANDLER=n`` hangs inside
+the workflow pass of update ``deposit(n)``, right after its first activity returned (writing
+the file ``HANG_MARKER`` first), so a test can SIGKILL the process there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+from memflow import Worker, activity, workflow
+from tests.support import DSN
+
+
+def record(tag: int) -> int:
+    namespace = activity.info().namespace
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute(f'INSERT INTO "{namespace}".exec_log (step, pid) VALUES (%s, %s)',
+                     (tag, os.getpid()))
+    if os.environ.get("HANG_ACTIVITY") == str(tag):
+        time.sleep(120)
+    return tag
+
+
+acts = workflow.proxy_activities(activities=[record],
+                                 retry_policy={"maximum_attempts": 5, "initial_interval": 0.1})
+
+
+async def ledger() -> dict:
+    state: dict = {"balance": 0, "deposits": [], "closed": False}
+
+    async def deposit(n: int) -> int:
+        await acts.record(n)                   # logged once per run of the handler's step
+        if os.environ.get("HANG_HANDLER") == str(n):
+            Path(os.environ["HANG_MARKER"]).write_text("in handler")
+            time.sleep(120)                    # blocks the pass itself, on purpose
+        await acts.record(n + 1000)
+        state["balance"] += n
+        state["deposits"].append(n)
+        return int(state["balance"])
+
+    def close() -> dict:
+        state["closed"] = True
+        return dict(state)
+
+    workflow.on_update("deposit", deposit)
+    workflow.on_update("close", close)
+    workflow.on_query("balance", lambda: state["balance"])
+    await workflow.wait_condition(lambda: state["closed"])
+    return state
+
+
+async def main() -> None:
+    worker = await Worker.create(connection=sys.argv[1], task_queue="ledger", workflow=ledger,
+                                 namespace=sys.argv[2],
+                                 options={"lease_seconds": 1.5, "poll_seconds": 1})
+    print("ready", flush=True)
+    await worker.run()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
