@@ -1,5 +1,5 @@
 """``python -m benchmarks {all,W1,W2,W3,W4,floor,timers,long,rss,dashboard,W1-observe,
-schedules} [--n N] ...``
+schedules,queries,updates} [--n N] ...``
 
 Prints one JSON line per workload run. The exit status is 1 if any workload failed (its line
 then has an ``"error"``).
@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from benchmarks import dashboard, extended, floor, observe, rss, schedules, standard
+from benchmarks import dashboard, extended, floor, messages, observe, rss, schedules, standard
 
 Workload = Callable[[Any], Awaitable[dict[str, Any]]]
 
@@ -31,9 +31,11 @@ WORKLOADS: dict[str, Workload] = {
     "dashboard": dashboard.run,
     "W1-observe": observe.w1_observe,
     "schedules": schedules.run,
+    "queries": messages.queries,
+    "updates": messages.updates,
 }
 STANDARD = ["W1", "W2", "W3", "W4", "floor"]
-EXTENDED = ["timers", "long", "rss", "W1-observe", "schedules"]
+EXTENDED = ["timers", "long", "rss", "W1-observe", "schedules", "queries", "updates"]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

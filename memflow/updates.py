@@ -8,7 +8,7 @@ in order, and whose handler's outcome is told to the caller (``WorkflowUpdateHan
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from memflow import payload
@@ -119,13 +119,13 @@ async def start_update(handle: WorkflowHandle, name: str, args: tuple[Any, ...],
     ns: NamespaceStore = await handle._ns()
     box: dict[str, str] = {}
 
-    async def send() -> str:
+    async def send() -> tuple[str, bool]:
         row = await ns.updates.request(handle.workflow_id, handle._bound_run(), update_id,
                                        name, args_json)
         if row["run_id"] is None:
             raise WorkflowNotFoundError(handle.workflow_id)
         handle.run_id = box["run_id"] = row["run_id"]
-        return str(row["run_id"])
+        return str(row["run_id"]), bool(row["requested"])
     await _await(ns, handle.workflow_id, None, update_id, name, accepted_only=True,
                  timeout=None, send=send)
     return WorkflowUpdateHandle(handle, name, update_id, box["run_id"])
@@ -133,7 +133,7 @@ async def start_update(handle: WorkflowHandle, name: str, args: tuple[Any, ...],
 
 async def _await(ns: NamespaceStore, workflow_id: str, run_id: str | None, update_id: str,
                  name: str, *, accepted_only: bool, timeout: float | None,
-                 send: Callable[[], Any] | None) -> Any:
+                 send: Callable[[], Awaitable[tuple[str, bool]]] | None) -> Any:
     changed = asyncio.Event()
     notifier = ns.store.notifier
     unsubscribe = [notifier.subscribe(ns.namespace, f"u:{update_id}", lambda _k: changed.set()),
@@ -142,10 +142,15 @@ async def _await(ns: NamespaceStore, workflow_id: str, run_id: str | None, updat
     deadline = None if timeout is None else loop.time() + timeout
     try:
         await notifier.wait_listening(ns.namespace)
+        fresh = False  # a new request: nothing to read before a worker tells us
         if send is not None:
-            run_id = await send()
+            run_id, fresh = await send()
         assert run_id is not None
         while True:
+            if fresh:
+                fresh = False
+                await _changed(changed, deadline, loop, name, workflow_id, timeout)
+                continue
             changed.clear()
             st = await ns.updates.state(run_id, update_id)
             status = st["status"]
@@ -164,16 +169,24 @@ async def _await(ns: NamespaceStore, workflow_id: str, run_id: str | None, updat
             if st["run_status"] != "running":
                 raise UpdateFailedError(f"update {name!r}: workflow {workflow_id} is not "
                                         f"running (status {st['run_status']})")
-            wait = SAFETY_WAIT
-            if deadline is not None:
-                wait = min(wait, deadline - loop.time())
-                if wait <= 0:
-                    raise TimeoutError(f"update {name!r} of workflow {workflow_id} did not "
-                                       f"finish within {timeout:g}s")
-            try:
-                await asyncio.wait_for(changed.wait(), wait)
-            except TimeoutError:
-                pass
+            await _changed(changed, deadline, loop, name, workflow_id, timeout)
     finally:
         for unsub in unsubscribe:
             unsub()
+
+
+async def _changed(changed: asyncio.Event, deadline: float | None,
+                   loop: asyncio.AbstractEventLoop, name: str, workflow_id: str,
+                   timeout: float | None) -> None:
+    """Wait for a notification about the update (or the safety interval); ``TimeoutError``
+    past the deadline."""
+    wait = SAFETY_WAIT
+    if deadline is not None:
+        wait = min(wait, deadline - loop.time())
+        if wait <= 0:
+            raise TimeoutError(f"update {name!r} of workflow {workflow_id} did not finish "
+                               f"within {timeout:g}s")
+    try:
+        await asyncio.wait_for(changed.wait(), wait)
+    except TimeoutError:
+        pass

@@ -37,6 +37,10 @@ CASES = {
     "schedules": (["schedules", "--n", "3", "--seconds", "2"],
                   ["p50_ms", "p99_ms", "claim_p50_ms", "claim_p99_ms", "ticks", "missing",
                    "duplicates"]),
+    "queries": (["queries", "--n", "2", "--runs", "5"],
+                ["cached_p50_ms", "cached_p99_ms", "uncached_p50_ms", "uncached_p99_ms"]),
+    "updates": (["updates", "--n", "2", "--runs", "10"],
+                ["p50_ms", "p99_ms", "activity_p50_ms", "activity_p99_ms"]),
 }
 
 

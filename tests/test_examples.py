@@ -60,6 +60,16 @@ CASES: dict[str, list[str]] = {
         "every next run is at 03:00 local: True",
         "triggered run: report built from 3 orders (total 59.75 EUR)",
         "run id matches its tick: True | status: completed"],
+    "order_messages.py": [
+        'status at first: {"customer": "Ada", "items": 0, "stage": "open", "total": 0}',
+        'after add_item: {"customer": "Ada", "items": 1, "stage": "open", "total": 10.0}',
+        "accepted update: True",
+        'its result: {"customer": "Ada", "items": 2, "stage": "open", "total": 24.5}',
+        "rejected: we do not sell 'unicorn'",
+        'checkout: {"customer": "Ada", "items": 2, "stage": "checked out", "total": 24.5}',
+        "order result: [('widget', 4), ('gizmo', 2)] 24.5",
+        'still answers queries when finished: {"customer": "Ada", "items": 2, '
+        '"stage": "checked out", "total": 24.5}'],
     "poller.py": ["first poll started: True", "second poll while the first runs: skipped",
                   "poll result: processed 2 items", "ticks skipped so far >= 1: True",
                   "next polls 10 s apart: True"],

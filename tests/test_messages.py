@@ -13,7 +13,7 @@ from memflow.errors import (
     UpdateFailedError,
     UpdateRejectedError,
 )
-from tests.support import sql
+from tests.support import eventually, sql
 
 
 def double(x: int) -> int:
@@ -144,3 +144,82 @@ async def test_queries_answered_by_replay_when_nothing_is_cached(client: Client,
     before = await sql(f'SELECT count(*) FROM "{namespace}".steps')
     assert await handle.query("count") == 2
     assert await sql(f'SELECT count(*) FROM "{namespace}".steps') == before
+
+
+async def child_of_update(n: int) -> int:
+    await workflow.sleep_for(0.01)
+    return n * 100
+
+
+async def late_handlers() -> list:
+    seen: list = []
+
+    def bad_query() -> int:
+        return int(workflow.random() * 10)  # a durable API: refused in a query
+
+    async def via_child(n: int) -> int:
+        return int(await workflow.exec_child(args=[n], workflow_name=child_of_update,
+                                             workflow_id=f"{workflow.get_context().workflow_id}-c{n}"))
+
+    workflow.on_query("seen", lambda: list(seen))
+    workflow.on_query("bad", bad_query)
+    await workflow.sleep_for(0.3)             # the "late" handler does not exist before this
+    workflow.on_update("late", lambda v: seen.append(v) or len(seen))
+    workflow.on_update("child", via_child)
+    data = await workflow.wait_for("go")      # a signal is a delivery: the condition re-checks
+    seen.append(data)
+    await workflow.wait_condition(lambda: len(seen) >= 3)
+    return seen
+
+
+async def test_an_update_waits_for_its_handler_and_handlers_start_children(
+        client: Client, dsn: str, namespace: str) -> None:
+    await Worker.create(connection=dsn, task_queue="late",
+                        workflow=[late_handlers, child_of_update], namespace=namespace)
+    handle = await client.workflow.start(args=[], task_queue="late",
+                                         workflow_name="late_handlers")
+    early = asyncio.ensure_future(handle.update("late", "first"))
+    await asyncio.sleep(0.1)
+    assert not early.done()
+    assert await asyncio.wait_for(early, 10) == 1
+    with pytest.raises(QueryFailedError, match="durable API"):
+        await handle.query("bad")
+    assert await handle.update("child", 4) == 400
+    await handle.signal("go", "signalled")
+
+    async def signalled() -> bool:
+        return await handle.query("seen") == ["first", "signalled"]
+    await eventually(signalled)
+    assert await handle.update("late", "third") == 3
+    assert await handle.result(timeout=10) == ["first", "signalled", "third"]
+
+
+async def test_a_query_replays_when_the_run_is_in_no_cache(client: Client, dsn: str,
+                                                           namespace: str) -> None:
+    workers = [await Worker.create(connection=dsn, task_queue="msg", workflow=cart,
+                                   namespace=namespace) for _ in range(2)]
+    handle = await client.workflow.start(args=[9], task_queue="msg", workflow_name="cart")
+    for item in ("a", "b", "c"):
+        await handle.update("add", item)
+    for w in workers:  # evicted from every cache
+        w.cache.clear()
+    assert all(len(w.cache) == 0 for w in workers)
+    assert await handle.query("items") == ["a", "b", "c"]
+    assert all(len(w.cache) == 0 for w in workers)  # answering cached nothing either
+
+
+async def test_racing_updates_from_many_callers_each_run_once(client: Client, dsn: str,
+                                                              namespace: str) -> None:
+    for _ in range(2):
+        await Worker.create(connection=dsn, task_queue="msg", workflow=cart, namespace=namespace)
+    handle = await client.workflow.start(args=[100], task_queue="msg", workflow_name="cart")
+    results = await asyncio.gather(*(handle.update("add", f"i{i}") for i in range(20)))
+    assert sorted(results) == list(range(1, 21))
+    items = await handle.query("items")
+    assert sorted(items) == sorted(f"i{i}" for i in range(20))
+    # applied in order of acceptance: each result is the item's place in the list
+    for i, n in enumerate(results):
+        assert items[n - 1] == f"i{i}"
+    rows = await sql(f'SELECT update_id FROM "{namespace}".updates ORDER BY seq')
+    idxs = await sql(f'SELECT u.update_id FROM "{namespace}".updates u ORDER BY u.idx')
+    assert rows == idxs  # history order is arrival order

@@ -6,6 +6,7 @@ with exit code 1; bad arguments exit with code 2.
 
 - ``workers``: ``memflow worker`` and ``memflow demo``
 - ``workflows``: ``start``, ``result``, ``signal``, ``interrupt``, ``hook``, ``unpark``
+- ``messages``: ``query``, ``update``
 - ``browse``: ``list``, ``show``
 - ``db``: ``db migrate``, ``db prune``, ``db info``
 - ``dashboard``: ``memflow dashboard`` (the web UI)
@@ -25,6 +26,7 @@ from memflow.cli.common import one_line
 from memflow.cli.dashboard import dashboard_command
 from memflow.cli.db import db_group
 from memflow.cli.history import history_command, replay_command
+from memflow.cli.messages import query_command, update_command
 from memflow.cli.schedules import schedule_group
 from memflow.cli.workers import demo_command, worker_command
 from memflow.cli.workflows import (
@@ -72,7 +74,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 for _command in (worker_command, start_command, result_command, signal_command,
                  interrupt_command, hook_command, list_command, show_command, db_group,
                  schedule_group, demo_command, dashboard_command, unpark_command,
-                 history_command, replay_command):
+                 history_command, replay_command, query_command, update_command):
     main.add_command(_command)
 
 __all__ = ["main"]
