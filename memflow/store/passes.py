@@ -268,13 +268,13 @@ def _head(thread: Thread, lease: Lease, version: int, delivered: list[tuple[int,
         params.update(fused[2])
     ctes.append(_HELD)
     if delivered:
-        ctes.append("""m AS (UPDATE {s}.steps s SET seq = v.seq
+        ctes.append("""delivery_marks AS (UPDATE {s}.steps s SET seq = v.seq
       FROM unnest(%(idxs)s::int[], %(seqs)s::int[]) AS v(idx, seq)
      WHERE s.run_id = %(run_id)s AND s.dim = %(dim)s AND s.idx = v.idx)""")
         params.update(idxs=[d[0] for d in delivered], seqs=[d[1] for d in delivered])
     if finalize is not None:
-        ctes.append("""d AS (DELETE FROM {s}.tasks WHERE id IN (SELECT id FROM h)
-                AND wake = %(lease_wake)s RETURNING id)""")
+        ctes.append("""pass_task_dropped AS (DELETE FROM {s}.tasks
+                WHERE id IN (SELECT id FROM pass_task) AND wake = %(lease_wake)s RETURNING id)""")
         params.update(lease_wake=finalize)
     if finishing:
         versioned = "fin"
@@ -282,18 +282,20 @@ def _head(thread: Thread, lease: Lease, version: int, delivered: list[tuple[int,
         if thread.dim != "":
             live = f"{_RUN_LIVE} AND {live}"
     else:
-        versioned = "v"
+        versioned = "thread_version"
         if thread.dim == "":
-            ctes.append("""v AS (UPDATE {s}.workflows SET version = version + 1
+            ctes.append("""thread_version AS (UPDATE {s}.workflows SET version = version + 1
                 WHERE run_id = %(run_id)s RETURNING version, status)""")
-            live = "coalesce((SELECT status = 'running' FROM v), false)"
+            live = "coalesce((SELECT status = 'running' FROM thread_version), false)"
         else:
-            ctes.append("""v AS (UPDATE {s}.threads SET version = version + 1
+            ctes.append("""thread_version AS (UPDATE {s}.threads SET version = version + 1
                 WHERE run_id = %(run_id)s AND dim = %(dim)s RETURNING version, status)""")
-            live = f"{_RUN_LIVE} AND coalesce((SELECT status = 'running' FROM v), false)"
-    fence = (f"{{s}}.fence({live}, EXISTS (SELECT 1 FROM h), "
+            live = (f"{_RUN_LIVE} AND "
+                    "coalesce((SELECT status = 'running' FROM thread_version), false)")
+    fence = (f"{{s}}.fence({live}, EXISTS (SELECT 1 FROM pass_task), "
              f"coalesce((SELECT version FROM {versioned}) = %(lease_version)s + 1, false))")
-    counts = ("(SELECT count(*) FROM d) AS deleted, (SELECT wake FROM h) AS wake"
+    counts = ("(SELECT count(*) FROM pass_task_dropped) AS deleted, "
+              "(SELECT wake FROM pass_task) AS wake"
               if finalize is not None else "NULL::int AS deleted, NULL::int AS wake")
     if fused is not None:
         counts += ", " + fused[1]
@@ -302,7 +304,7 @@ def _head(thread: Thread, lease: Lease, version: int, delivered: list[tuple[int,
 
 
 # The pass task, locked, while this worker still holds it under the same claim.
-_HELD = """h AS (SELECT id, wake FROM {s}.tasks
+_HELD = """pass_task AS (SELECT id, wake FROM {s}.tasks
        WHERE id = %(lease_task)s AND lease_owner = %(lease_owner)s
          AND attempts = %(lease_token)s
          AND visible_at > {s}.clock() FOR UPDATE)"""

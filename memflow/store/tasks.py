@@ -120,37 +120,37 @@ SELECT pg_notify(%(channel)s, 'q:' || queue) FROM r""")
 
 
 
-_COMPLETE_STEPS = f"""WITH i AS (
+_COMPLETE_STEPS = f"""WITH reported AS (
     SELECT * FROM unnest(%(run_ids)s::text[], %(dims)s::text[], %(idxs)s::int[],
                          %(statuses)s::text[], %(results)s::text[], %(errors)s::text[],
                          %(tokens)s::int[], %(holds)s::boolean[])
-           AS i(run_id, dim, idx, status, result, error, token, hold)),
-ok AS (
+           AS r(run_id, dim, idx, status, result, error, token, hold)),
+owned_tasks AS (
     SELECT t.id FROM {{s}}.tasks t
       JOIN unnest(%(task_ids)s::bigint[], %(tokens)s::int[]) AS k(task_id, token)
         ON t.id = k.task_id AND t.attempts = k.token
      WHERE t.lease_owner = %(owner)s AND t.visible_at > {{s}}.clock()
      ORDER BY t.id FOR UPDATE OF t),
--- ``woken`` joins the steps to ``i`` (an unnest, whose row count the planner knows) and
+-- ``woken`` joins the steps to ``reported`` (an unnest, whose row count the planner knows) and
 -- leaves out the steps of the items that failed the fence (usually none). It never joins
--- ``ok``: a locking CTE is estimated from the tasks table's statistics (one row while they
--- are fresh), and a join to it becomes a nested loop rescanning it per step (quadratic).
+-- ``owned_tasks``: a locking CTE is estimated from the tasks table's statistics (one row while
+-- they are fresh), and a join to it becomes a nested loop rescanning it per step (quadratic).
 woken AS (
-    UPDATE {{s}}.steps s SET status = i.status, result = i.result::jsonb,
-           error = i.error::jsonb, completed_at = {{s}}.clock(), attempts = i.token
-      FROM i
-     WHERE s.run_id = i.run_id AND s.dim = i.dim AND s.idx = i.idx AND s.status = 'pending'
+    UPDATE {{s}}.steps s SET status = r.status, result = r.result::jsonb,
+           error = r.error::jsonb, completed_at = {{s}}.clock(), attempts = r.token
+      FROM reported r
+     WHERE s.run_id = r.run_id AND s.dim = r.dim AND s.idx = r.idx AND s.status = 'pending'
        AND NOT (s.run_id, s.dim, s.idx) = ANY(ARRAY(
            SELECT (k.run_id, k.dim, k.idx)
              FROM unnest(%(run_ids)s::text[], %(dims)s::text[], %(idxs)s::int[],
                          %(task_ids)s::bigint[]) AS k(run_id, dim, idx, task_id)
-            WHERE k.task_id <> ALL(ARRAY(SELECT id FROM ok))))
-    RETURNING s.run_id, s.dim, s.idx, i.hold),
-gone AS (DELETE FROM {{s}}.tasks WHERE id = ANY(ARRAY(SELECT id FROM ok))),
+            WHERE k.task_id <> ALL(ARRAY(SELECT id FROM owned_tasks))))
+    RETURNING s.run_id, s.dim, s.idx, r.hold),
+gone AS (DELETE FROM {{s}}.tasks WHERE id = ANY(ARRAY(SELECT id FROM owned_tasks))),
 threads_woken AS (
     SELECT run_id, dim, bool_and(hold) AS hold, array_agg(idx ORDER BY idx) AS idxs
       FROM woken GROUP BY run_id, dim),
-wk AS (
+pass_tasks AS (
     INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, lease_owner, attempts, visible_at)
     SELECT coalesce(th.task_queue, w.task_queue), 'w', v.run_id, v.dim,
            CASE WHEN v.hold THEN %(owner)s::text END, CASE WHEN v.hold THEN 1 ELSE 0 END,
@@ -160,15 +160,12 @@ wk AS (
      ORDER BY v.run_id, v.dim
     ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE SET wake = {{s}}.tasks.wake + 1
     RETURNING id, run_id, dim, queue, wake, lease_owner, (xmax = 0) AS inserted)
-SELECT wk.id, wk.run_id, wk.dim, wk.queue, wk.wake,
-       (wk.inserted AND wk.lease_owner IS NOT NULL) AS held,
-       (SELECT v.idxs FROM threads_woken v WHERE v.run_id = wk.run_id AND v.dim = wk.dim)
-         AS idxs,
-       CASE WHEN wk.dim = '' THEN (SELECT version FROM {{s}}.workflows v
-                                    WHERE v.run_id = wk.run_id)
+SELECT p.id, p.run_id, p.dim, p.queue, p.wake, (p.inserted AND p.lease_owner IS NOT NULL) AS held,
+       (SELECT v.idxs FROM threads_woken v WHERE v.run_id = p.run_id AND v.dim = p.dim) AS idxs,
+       CASE WHEN p.dim = '' THEN (SELECT version FROM {{s}}.workflows v WHERE v.run_id = p.run_id)
             ELSE (SELECT version FROM {{s}}.threads v
-                   WHERE v.run_id = wk.run_id AND v.dim = wk.dim) END AS version,
-       CASE WHEN NOT (wk.inserted AND wk.lease_owner IS NOT NULL)
-            THEN pg_notify(%(channel)s, 'q:' || wk.queue) END AS notified,
+                   WHERE v.run_id = p.run_id AND v.dim = p.dim) END AS version,
+       CASE WHEN NOT (p.inserted AND p.lease_owner IS NOT NULL)
+            THEN pg_notify(%(channel)s, 'q:' || p.queue) END AS notified,
        {{s}}.clock() AS now
-  FROM wk"""
+  FROM pass_tasks p"""
