@@ -31,9 +31,21 @@ class WorkflowClient:
                     namespace: str | None = None, expire: Any = None,
                     search: dict[str, Any] | None = None, entity: str | None = None,
                     signal_in: bool | None = None, pending: Any = None,
-                    config: dict[str, Any] | None = None) -> WorkflowHandle:
-        """Start a workflow run; raises ``DuplicateJobError`` if the id is live."""
+                    config: dict[str, Any] | None = None,
+                    id_reuse_policy: str = "allow_duplicate",
+                    id_conflict_policy: str = "fail") -> WorkflowHandle:
+        """Start a workflow run; returns a handle bound to it.
+
+        ``id_conflict_policy`` says what a live run of ``workflow_id`` means: ``"fail"``
+        (``DuplicateJobError``), ``"use_existing"`` (the handle of that run) or
+        ``"terminate_existing"`` (it is terminated and this run replaces it);
+        ``id_reuse_policy`` what a finished run whose ``expire`` has passed means:
+        ``"allow_duplicate"``, ``"allow_duplicate_failed_only"`` (only after a failed,
+        interrupted, cancelled or timed-out run) or ``"reject_duplicate"``. The database
+        decides, in one statement: racing starts of one id never both win."""
         ns_name = validate_namespace(namespace or self._client.namespace)
+        _check_policy(id_reuse_policy, "id_reuse_policy", ID_REUSE_POLICIES)
+        _check_policy(id_conflict_policy, "id_conflict_policy", ID_CONFLICT_POLICIES)
         if args is None:
             args = []
         if not isinstance(args, list | tuple):
@@ -61,15 +73,21 @@ class WorkflowClient:
             workflow_id=wf_id, run_id=run_id, name=name, task_queue=queue,
             status="pending" if pending_s is not None else "running", args_json=args_json,
             entity_type=entity, search_json=search_json, config_json=config_json,
-            signal_in=signal_in, expire=expire_s, pending=pending_s)
+            signal_in=signal_in, expire=expire_s, pending=pending_s,
+            id_reuse_policy=id_reuse_policy, id_conflict_policy=id_conflict_policy,
+            terminate_error_json=payload.dumps({
+                "message": f"workflow {wf_id} was terminated by a new start "
+                           "(id_conflict_policy='terminate_existing')",
+                "code": 410, "type": "MemFlowInterruptedError", "stack": "", "throw": True}))
         ns = await self._client._namespace(ns_name)
         with tracing.client_span("StartWorkflow", name, {
                 "memflow.workflow_id": wf_id, "memflow.run_id": run_id,
                 "memflow.task_queue": task_queue}) as span:
             params["trace"] = tracing.carrier_json(span)
-            if not await ns.workflows.start(params):
-                raise DuplicateJobError(wf_id)
-        return WorkflowHandle(self._client, ns_name, wf_id, task_queue, name, run_id)
+            how, bound = await ns.workflows.start(params)
+        if how == "duplicate" or bound is None:
+            raise DuplicateJobError(wf_id)
+        return WorkflowHandle(self._client, ns_name, wf_id, task_queue, name, bound)
 
     def get_handle(self, task_queue: str | None = None, workflow_name: Any = None,
                    workflow_id: str | None = None, namespace: str | None = None,
@@ -189,6 +207,17 @@ class WorkflowClient:
         ns = await self._client._namespace(ns_name)
         return await ns.sql_search.search_sql(params[0], list(params[1:]), task_queue, name,
                                    float(timeout))
+
+
+ID_REUSE_POLICIES = ("allow_duplicate", "allow_duplicate_failed_only", "reject_duplicate")
+ID_CONFLICT_POLICIES = ("fail", "use_existing", "terminate_existing")
+
+
+def _check_policy(value: Any, what: str, allowed: tuple[str, ...]) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be one of {', '.join(map(repr, allowed))}")
+    if value not in allowed:
+        raise ValueError(f"{what} {value!r} is not one of {', '.join(map(repr, allowed))}")
 
 
 def _search_value(value: Any) -> str:

@@ -161,14 +161,15 @@ SELECT (SELECT count(*) FROM woken) AS delivered, (SELECT count(*) FROM kept) AS
     return [signal_lock(signal_id), (sql, params)]
 
 
-def start_workflow(params: dict[str, Any], channel: str, *, guard: str = "",
-                   fresh: bool = False) -> Statement:
-    """Start a workflow run; returns its ``run_id`` row, or no row when the id is live.
-    With ``fresh``, only a new id starts (no row when the id exists at all, live or not)."""
-    sql = f"""WITH {start_ctes(guard, fresh=fresh)}
-SELECT up.run_id, (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue)
-                                         FROM first_pass) n) AS notified
-  FROM up"""
+def start_workflow(params: dict[str, Any], channel: str) -> Statement:
+    """Start a workflow run as the id's policies allow; returns one row: the ``action``
+    decided (see ``fragments.start_ctes``), ``started`` (the new run id, or NULL) and
+    ``old_run_id`` (the run that held the id)."""
+    sql = f"""WITH {start_ctes()}
+SELECT d.action, d.old_run_id, (SELECT run_id FROM up) AS started,
+       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue)
+                              FROM first_pass) n) AS notified
+  FROM decide d"""
     return sql, {"trace": None, **params, "channel": channel}
 
 
@@ -190,7 +191,7 @@ def child_start_params(c: durable.ChildStart) -> dict[str, Any]:
 def child(t: Thread, c: durable.ChildStart, channel: str) -> list[Statement]:
     """Start a child workflow and record the step that waits for it (or holds its id)."""
     start = isinstance(c, durable.StartChild)
-    guard = """WHERE NOT EXISTS (SELECT 1 FROM {s}.steps
+    guard = """NOT EXISTS (SELECT 1 FROM {s}.steps
                   WHERE run_id = %(p_run_id)s AND dim = %(p_dim)s AND idx = %(p_idx)s)"""
     sql = f"""WITH {start_ctes(guard)},
 st AS (

@@ -56,20 +56,68 @@ RUN_COLUMNS = """workflow_id, run_id, name, task_queue, status, args, result, er
     entity_type, entity, search, config, attempt, signal_in, parent_id, parent_run_id,
     parent_dim, parent_idx, created_at, updated_at, completed_at, expire_seconds, expire_at"""
 
-def _archive(guard: str) -> str:
-    """The old run of a reused id, copied to ``runs`` in the statement that replaces it (the
-    CTEs see the row as it was before the statement), under the same conditions as the
-    replacement and the same ``guard``. Its hook threads still open (``signal_in=True``) are
-    closed and their tasks dropped — the id now names another run — and exec_hook steps
-    awaiting them fail and wake their threads (announced by the NOTIFY in RETURNING: the CTE
-    runs unreferenced)."""
+# The values a run of a reused id is archived with: as it was, or — when a start with
+# ``id_conflict_policy="terminate_existing"`` replaces it while live — terminated.
+_ARCHIVED = """c.workflow_id, c.run_id, c.name, c.task_queue,
+    CASE WHEN d.action = 'terminate' THEN 'interrupted' ELSE c.status END, c.args,
+    CASE WHEN d.action = 'terminate' THEN NULL ELSE c.result END,
+    CASE WHEN d.action = 'terminate' THEN %(terminate_error)s::jsonb ELSE c.error END,
+    c.entity_type, c.entity, c.search, c.config, c.attempt, c.signal_in, c.parent_id,
+    c.parent_run_id, c.parent_dim, c.parent_idx, c.created_at, c.updated_at,
+    CASE WHEN d.action = 'terminate' THEN {s}.clock() ELSE c.completed_at END,
+    c.expire_seconds,
+    CASE WHEN d.action = 'terminate'
+         THEN {s}.clock() + c.expire_seconds * interval '1 second' ELSE c.expire_at END"""
+
+# What a start does with the id, decided on the current row locked ``FOR UPDATE`` (``held``), so
+# racing starts of one id are serialised by the row and each decides on the latest run:
+# ``skip`` (the caller's guard says the start already happened), ``insert`` (a new id),
+# ``replace`` (a finished run whose id may be reused, per ``id_reuse_policy``), ``existing``
+# (a live run, ``use_existing``), ``terminate`` (a live run, ``terminate_existing``) or
+# ``duplicate``. A finished run whose ``expire`` has not passed always holds its id. A live run
+# to terminate that this statement's snapshot does not show yet (it was started by a racing
+# start that committed while this one waited for the row) is ``stale``: its tasks are not
+# visible here to be dropped, so the caller runs the statement again (a fresh snapshot).
+def _decide(guard: str) -> str:
+    return f"""held AS (
+    SELECT {RUN_COLUMNS} FROM {{s}}.workflows
+     WHERE workflow_id = %(workflow_id)s FOR UPDATE),
+decide AS (
+    SELECT CASE
+        WHEN NOT ({guard}) THEN 'skip'
+        WHEN c.run_id IS NULL THEN 'insert'
+        WHEN c.status <> 'running' AND c.expire_at IS NOT NULL AND c.expire_at <= {{s}}.clock()
+        THEN CASE WHEN %(id_reuse_policy)s = 'reject_duplicate' THEN 'duplicate'
+                  WHEN %(id_reuse_policy)s = 'allow_duplicate_failed_only'
+                       AND c.status NOT IN ('failed', 'interrupted', 'cancelled', 'timed_out')
+                  THEN 'duplicate'
+                  ELSE 'replace' END
+        WHEN c.status IN ('running', 'pending') AND %(id_conflict_policy)s = 'terminate_existing'
+             AND NOT EXISTS (SELECT 1 FROM {{s}}.workflows v
+                              WHERE v.workflow_id = %(workflow_id)s AND v.run_id = c.run_id)
+        THEN 'stale'
+        WHEN c.status IN ('running', 'pending')
+        THEN CASE %(id_conflict_policy)s WHEN 'use_existing' THEN 'existing'
+                                         WHEN 'terminate_existing' THEN 'terminate'
+                                         ELSE 'duplicate' END
+        ELSE 'duplicate' END AS action,
+        c.run_id AS old_run_id
+      FROM (SELECT 1) one LEFT JOIN held c ON true),"""
+
+
+def _archive() -> str:
+    """The old run of a reused (or taken over) id, copied to ``runs`` in the statement that
+    replaces it — from ``cur``, the row as it was when locked. Its hook threads still open are
+    closed and its tasks dropped — the id now names another run — and exec_hook steps
+    awaiting them fail and wake their threads; a terminated run also settles the parent step
+    that waited for it (exec_child). Announced by the NOTIFYs of ``arch_wake`` and
+    ``arch_done`` (the CTEs run unreferenced)."""
     return f"""arch AS (
     INSERT INTO {{s}}.runs ({RUN_COLUMNS})
-    SELECT {RUN_COLUMNS} FROM {{s}}.workflows
-     WHERE workflow_id = %(workflow_id)s AND status <> 'running' AND expire_at IS NOT NULL
-       AND expire_at <= {{s}}.clock() AND EXISTS (SELECT 1 {guard})
+    SELECT {_ARCHIVED} FROM held c, decide d
+     WHERE d.action IN ('replace', 'terminate') AND EXISTS (SELECT 1 FROM up)
     ON CONFLICT (run_id) DO NOTHING
-    RETURNING run_id),
+    RETURNING run_id, workflow_id, status, error, parent_run_id, parent_dim, parent_idx),
 arch_threads AS (
     UPDATE {{s}}.threads SET status = 'failed', completed_at = {{s}}.clock(),
            error = jsonb_build_object('message', 'hook ' || name || ' ended: its workflow id '
@@ -85,17 +133,25 @@ arch_waiters AS (
        AND s.run_id = a.parent_run_id AND s.dim = a.parent_dim AND s.idx = a.parent_idx
        AND s.status = 'pending' AND s.kind = 'exec_hook'
     RETURNING s.run_id, s.dim),
+arch_parent AS (
+    UPDATE {{s}}.steps s SET status = 'failed', error = a.error, completed_at = {{s}}.clock()
+      FROM arch a
+     WHERE a.status = 'interrupted' AND s.run_id = a.parent_run_id AND s.dim = a.parent_dim
+       AND s.idx = a.parent_idx AND s.status = 'pending' AND s.kind = 'exec_child'
+    RETURNING s.run_id, s.dim),
+arch_woken AS (SELECT run_id, dim FROM arch_waiters UNION SELECT run_id, dim FROM arch_parent),
 arch_wake AS (
     INSERT INTO {{s}}.tasks (queue, kind, run_id, dim)
-    SELECT DISTINCT coalesce(th.task_queue, w.task_queue), 'w', arch_waiters.run_id,
-           arch_waiters.dim
-      FROM arch_waiters
-      {live_threads("arch_waiters")}
+    SELECT DISTINCT coalesce(th.task_queue, w.task_queue), 'w', arch_woken.run_id,
+           arch_woken.dim
+      FROM arch_woken
+      {live_threads("arch_woken")}
     ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE SET wake = {{s}}.tasks.wake + 1
-    RETURNING pg_notify(%(channel)s, 'q:' || queue)),"""
+    RETURNING pg_notify(%(channel)s, 'q:' || queue)),
+arch_done AS (
+    SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM arch WHERE status = 'interrupted')"""
 
-def _up_head(guard: str) -> str:
-    return """
+_UP_HEAD = """
 up AS (
     INSERT INTO {s}.workflows AS cur (workflow_id, run_id, name, task_queue, status, args,
         entity_type, search, config, signal_in, parent_id, parent_run_id, parent_dim,
@@ -106,7 +162,8 @@ up AS (
         CASE WHEN %(pending)s::float8 IS NULL THEN NULL
              ELSE {s}.clock() + %(pending)s::float8 * interval '1 second' END,
         %(trace)s::jsonb
-    """ + guard + "\n"
+      FROM decide WHERE decide.action IN ('insert', 'replace', 'terminate')
+"""
 
 _UP_REUSE = """    ON CONFLICT (workflow_id) DO UPDATE SET
         run_id = EXCLUDED.run_id, name = EXCLUDED.name, task_queue = EXCLUDED.task_queue,
@@ -118,7 +175,8 @@ _UP_REUSE = """    ON CONFLICT (workflow_id) DO UPDATE SET
         created_at = {s}.clock(), updated_at = {s}.clock(), completed_at = NULL,
         expire_seconds = EXCLUDED.expire_seconds, expire_at = EXCLUDED.expire_at,
         trace = EXCLUDED.trace
-      WHERE cur.status <> 'running' AND cur.expire_at IS NOT NULL AND cur.expire_at <= {s}.clock()
+      WHERE cur.run_id = (SELECT old_run_id FROM decide)
+        AND (SELECT action FROM decide) IN ('replace', 'terminate')
 """
 
 _UP_TAIL = """    RETURNING run_id, task_queue, status, workflow_id, name, args, config, trace
@@ -131,22 +189,23 @@ first_pass AS (
                'trace', trace, 'at', extract(epoch FROM {s}.clock())))
       FROM up WHERE status = 'running'
     RETURNING queue
-)"""
+),"""
 
 @functools.cache
-def start_ctes(guard: str = "", *, fresh: bool = False) -> str:
-    """The CTEs that start a workflow run (a fresh id, or an id whose previous run has
-    expired) and enqueue its first pass unless it is created pending, when ``guard`` (a
-    ``WHERE`` clause, or nothing) holds. They expect the parameters of ``start_params``; CTE
-    ``up`` returns the started run, ``first_pass`` its task's queue. When the id is reused the
-    old run is first copied into ``runs`` (so it stays readable by its run id; its steps are
-    keyed by run id and stay too) and what of it still ran is closed.
+def start_ctes(guard: str = "true") -> str:
+    """The CTEs that start a workflow run and enqueue its first pass (unless it is created
+    pending), when ``guard`` (an SQL condition) holds, deciding in one statement what the id
+    allows (CTE ``decide``: see ``_DECIDE``; parameters ``id_reuse_policy`` and
+    ``id_conflict_policy`` of ``start_params``). CTE ``up`` returns the started run (no row
+    when none started), ``first_pass`` its task's queue, ``decide`` the ``action`` and the
+    ``old_run_id`` of the run that held the id. When the id is reused (or taken over) the old
+    run is first copied into ``runs`` (so it stays readable by its run id; its steps are keyed
+    by run id and stay too) and what of it still ran is closed.
 
-    With ``fresh`` (the common case of a new id) there is no archive, and an existing row is
-    left alone (no row comes back); the caller then starts again without ``fresh``."""
-    if fresh:
-        return _up_head(guard) + "    ON CONFLICT (workflow_id) DO NOTHING\n" + _UP_TAIL
-    return "\n" + _archive(guard) + _up_head(guard) + _UP_REUSE + _UP_TAIL
+    A start that found no row but lost the insert to a concurrent start of the same id
+    (``action`` ``insert``, no ``up`` row), or ``stale``, decided on a stale view: the caller
+    runs it again, and then sees the winner's row."""
+    return "\n" + _decide(guard) + _UP_HEAD + _UP_REUSE + _UP_TAIL + "\n" + _archive()
 
 
 # Settles what waits for the runs in CTE ``fin`` that just ended, and wakes it (CTE ``woken``):
@@ -191,7 +250,9 @@ woken AS (SELECT run_id, dim FROM settled UNION SELECT run_id, dim FROM hook_wai
 def start_params(*, workflow_id: str, run_id: str, name: str, task_queue: str, args_json: str,
                  config_json: str = "{}", status: str = "running", entity_type: str | None = None,
                  search_json: str = "{}", signal_in: bool | None = None, expire: float = 1.0,
-                 pending: float | None = None, trace_json: str | None = None) -> dict[str, Any]:
+                 pending: float | None = None, trace_json: str | None = None,
+                 id_reuse_policy: str = "allow_duplicate", id_conflict_policy: str = "fail",
+                 terminate_error_json: str | None = None) -> dict[str, Any]:
     """The parameters of the ``START`` fragment, the one place they are named: every caller
     (client starts, child starts, schedule ticks) builds them here, so a new parameter of the
     statement cannot be forgotten by one of them. The parent's columns are set by ``child``."""
@@ -200,4 +261,5 @@ def start_params(*, workflow_id: str, run_id: str, name: str, task_queue: str, a
             "entity_type": entity_type, "search": search_json, "config": config_json,
             "signal_in": signal_in, "parent_id": None, "parent_run_id": None,
             "parent_dim": None, "parent_idx": None, "expire": expire, "pending": pending,
-            "trace": trace_json}
+            "trace": trace_json, "id_reuse_policy": id_reuse_policy,
+            "id_conflict_policy": id_conflict_policy, "terminate_error": terminate_error_json}

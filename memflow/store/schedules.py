@@ -228,7 +228,7 @@ def _json(doc: dict[str, Any]) -> str:
     return payload.dumps(doc, "schedule")
 
 
-_GUARD = """WHERE NOT EXISTS (SELECT 1 FROM {s}.schedule_runs
+_GUARD = """NOT EXISTS (SELECT 1 FROM {s}.schedule_runs
                   WHERE schedule_id = %(schedule_id)s AND scheduled_at = %(scheduled_at)s)"""
 
 # Starts a tick's run (once per tick: the guard and the runs key) and records it.

@@ -13,6 +13,8 @@ WORKFLOW_COLUMNS = """workflow_id, run_id, name, task_queue, status, args, resul
     parent_dim, parent_idx, created_at, updated_at, completed_at, expire_seconds, expire_at"""
 
 
+START_TRIES = 500  # decisions of one start taken on a stale view (a racing insert) before giving up
+
 # One run by its id: the current row of the workflow id, or an archived run of it.
 _RUN_BY_ID = f"""SELECT {WORKFLOW_COLUMNS} FROM {{s}}.workflows
  WHERE workflow_id = %(id)s AND run_id = %(run)s
@@ -34,16 +36,24 @@ class WorkflowQueries(Part):
         super().__init__(scope)
         self._outcomes = TickBatcher(self._outcomes_of)
 
-    async def start(self, params: dict[str, Any]) -> bool:
-        """Create a run; False when a live run holds the id (unless it is this very run).
-        A new id takes one short statement; an existing one a second, which archives the
-        old run when the id may be reused."""
-        for fresh in (True, False):
-            sql, full = start_workflow(params, self.namespace, fresh=fresh)
-            if await self.store.fetch(self.sql(sql), full):
-                return True
-        current = await self.get(params["workflow_id"])
-        return current is not None and current["run_id"] == params["run_id"]
+    async def start(self, params: dict[str, Any]) -> tuple[str, str | None]:
+        """Create a run as the id's policies allow, decided by one statement on the id's
+        current row (``fragments.start_ctes``). Returns ``("started", run_id)``,
+        ``("existing", run_id)`` (a live run, with ``id_conflict_policy="use_existing"``) or
+        ``("duplicate", None)``. A start that lost the insert of a new id to a racing start
+        decides again, on the winner's row."""
+        for _ in range(START_TRIES):
+            sql, full = start_workflow(params, self.namespace)
+            row = (await self.store.fetch(self.sql(sql), full))[0]
+            if row["started"] is not None:
+                return "started", str(row["started"])
+            if row["old_run_id"] == params["run_id"]:
+                return "started", params["run_id"]  # this very start, retried after a reconnect
+            if row["action"] == "existing":
+                return "existing", str(row["old_run_id"])
+            if row["action"] not in ("insert", "stale"):
+                return "duplicate", None
+        raise RuntimeError(f"start of {params['workflow_id']!r} kept losing races")
 
     async def get(self, workflow_id: str, run_id: str | None = None) -> dict[str, Any] | None:
         """The latest run of ``workflow_id`` (or its run ``run_id``, archived ones included),
