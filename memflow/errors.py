@@ -83,6 +83,13 @@ class MemFlowInterruptedError(MemFlowError):
     code = 410
 
 
+class MemFlowCancelledError(MemFlowError):
+    """The workflow was cancelled (``handle.cancel``) and let the cancellation escape
+    (code 499)."""
+
+    code = 499
+
+
 class DuplicateJobError(MemFlowError):
     """A workflow with this id is still live in the namespace."""
 
@@ -154,16 +161,17 @@ class WorkflowInterruption(BaseException):
 
 NON_RETRYABLE: tuple[type[MemFlowError], ...] = (
     MemFlowFatalError, MemFlowMaxedError, MemFlowTimeoutError, MemFlowInterruptedError,
+    MemFlowCancelledError,
 )
 
 _BY_NAME: dict[str, type[MemFlowError]] = {
     cls.__name__: cls
     for cls in (MemFlowError, MemFlowFatalError, MemFlowMaxedError, MemFlowTimeoutError,
                 MemFlowRetryError, MemFlowInterruptedError, NonDeterminismError,
-                QueryFailedError, UpdateRejectedError, UpdateFailedError)
+                QueryFailedError, UpdateRejectedError, UpdateFailedError, MemFlowCancelledError)
 }
 _BY_CODE = {598: MemFlowFatalError, 597: MemFlowMaxedError, 596: MemFlowTimeoutError,
-            599: MemFlowRetryError, 410: MemFlowInterruptedError}
+            599: MemFlowRetryError, 410: MemFlowInterruptedError, 499: MemFlowCancelledError}
 
 
 def error_to_dict(err: BaseException, code: int | None = None) -> dict[str, Any]:

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 HISTORY_FORMAT = "memflow-history/1"
 
 STATUS_CODES = {"running": 1, "completed": 0, "failed": 0, "pending": -1,
-                "interrupted": -100_000_001}
+                "interrupted": -100_000_001, "cancelled": 0, "timed_out": 0, "continued": 0}
+
+# The statuses of a run that has ended (``result()`` returns or raises).
+FINISHED = ("completed", "failed", "interrupted", "cancelled", "timed_out")
 
 
 @dataclass
@@ -105,7 +108,7 @@ class WorkflowHandle:
                 if row is None:
                     raise WorkflowNotFoundError(self.workflow_id)
                 self.run_id = row["run_id"]
-                if row["status"] in ("completed", "failed", "interrupted"):
+                if row["status"] in FINISHED:
                     return self._outcome(row, throw_on_error)
                 # notifications wake us; the poll only guards against a lost one
                 wait = 30.0
@@ -146,7 +149,8 @@ class WorkflowHandle:
         return out
 
     async def status(self) -> int:
-        """>0 running, 0 complete (or failed), -1 pending, below -100,000,000 interrupted."""
+        """>0 running, 0 finished (completed, failed, cancelled, timed out), -1 pending,
+        below -100,000,000 interrupted."""
         return STATUS_CODES[(await self._row())["status"]]
 
     async def describe(self) -> WorkflowDescription:
@@ -205,6 +209,31 @@ class WorkflowHandle:
         is in the run's history, waiting for a worker if none runs) an update handle, whose
         ``result()`` waits for the handler's outcome."""
         return await updates.start_update(self, name, args, update_id)
+
+    async def cancel(self, reason: str | None = None) -> None:
+        """Ask the run to cancel (cooperatively): ``asyncio.CancelledError`` is raised in the
+        workflow at the call each of its threads awaits; the activities it awaits are
+        abandoned (their ``heartbeat()`` raises ``CancelledError``) and its ``exec_child``
+        children are cancelled too. The workflow may catch it and go on with durable calls;
+        if it escapes, the run ends ``"cancelled"`` and ``result()`` raises
+        ``MemFlowCancelledError`` (499). Cancelling twice is cancelling once; cancelling a
+        finished run does nothing."""
+        await self._row()
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError("cancel: reason must be a string or None")
+        message = reason or f"workflow {self.workflow_id} was cancelled"
+        await (await self._ns()).control.cancel(
+            self.workflow_id, self._bound_run(), payload.dumps({"message": message}),
+            payload.dumps({"message": message, "code": 499, "type": "CancelledError",
+                           "stack": ""}))
+
+    async def terminate(self, reason: str | None = None) -> None:
+        """End the run at once, running no more workflow code: status ``"interrupted"``,
+        ``result()`` raises ``MemFlowInterruptedError`` (410) — ``interrupt(throw=True)``."""
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError("terminate: reason must be a string or None")
+        await self.interrupt(reason or f"workflow {self.workflow_id} was terminated",
+                             throw=True)
 
     async def export(self, allow: list[str] | None = None, block: list[str] | None = None,
                      values: bool = True) -> dict[str, Any]:
@@ -287,7 +316,7 @@ def _iso(at: datetime | None) -> str | None:
 
 
 def _state(row: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"done": row["status"] in ("completed", "failed", "interrupted"),
+    out: dict[str, Any] = {"done": row["status"] in FINISHED,
                            "response": row["result"]}
     quiet = row["status"] == "interrupted" and (row["error"] or {}).get("throw") is False
     if row["error"] is not None and not quiet:

@@ -44,8 +44,19 @@ async def run_activity(ns: NamespaceStore, task: Task, owner: str) -> Outcome | 
                     "proxy_activities(activities=...) at module level)")
             info = activity.ActivityInfo(name, task.attempts, p.get("workflow_id", ""), base,
                                          ns.namespace, run_id=task.run_id)
-            result = await _invoke(fn, list(p.get("args") or []), info, p.get("timeout"),
-                                   p.get("heartbeat"))
+            # the run's cancellation drops this task and says so (memflow.store.control)
+            told = ns.store.notifier.subscribe(ns.namespace, f"c:{task.run_id}",
+                                               lambda _k: info.request_cancel())
+            try:
+                result = await _invoke(fn, list(p.get("args") or []), info, p.get("timeout"),
+                                       p.get("heartbeat"))
+            except asyncio.CancelledError:
+                if not info.cancel_requested:
+                    raise
+                log.info("activity %s of cancelled run %s stopped", name, task.run_id)
+                return None  # abandoned: its task is gone, nothing to record
+            finally:
+                told()
             try:
                 result_json = payload.dumps(result, f"result of activity {name!r}")
             except (TypeError, ValueError) as exc:

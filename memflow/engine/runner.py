@@ -16,6 +16,7 @@ from memflow.engine.results import ResultBatcher
 from memflow.engine.thread import ThreadRun, UpdateRequest
 from memflow.errors import (
     NON_RETRYABLE,
+    MemFlowCancelledError,
     MemFlowError,
     MemFlowFatalError,
     MemFlowMaxedError,
@@ -330,9 +331,15 @@ class PassRunner:
         assert thread.task is not None
         exc = thread.task.exception() if not thread.task.cancelled() else WorkflowInterruption()
         finish: tuple[str, str | None, str | None] | None = None
-        if isinstance(exc, WorkflowInterruption) and not thread.closing:
+        if thread.cancel_requested and not thread.closing and isinstance(
+                exc, WorkflowInterruption | asyncio.CancelledError | MemFlowCancelledError):
+            # the run's cancellation escaped the workflow function: the run is cancelled
+            finish = _cancelled(thread)
+        elif isinstance(exc, WorkflowInterruption) and not thread.closing:
             exc = cancelled_by_workflow_code()  # the engine did not stop this pass
-        if exc is None:
+        if finish is not None:
+            pass
+        elif exc is None:
             try:
                 finish = ("completed", payload.dumps(thread.task.result(), "workflow result"),
                           None)
@@ -367,6 +374,14 @@ class PassRunner:
         observe.workflow_finished(thread, finish, outcome)
         self._start_local(outcome.local)
         return outcome
+
+
+def _cancelled(thread: ThreadRun) -> tuple[str, str | None, str | None]:
+    """How a thread ends when its run's cancellation escaped it: the main thread ends the run
+    as ``cancelled``, a hook thread fails; both with ``MemFlowCancelledError`` (499)."""
+    reason = (thread.cancel_reason or {}).get("message")
+    err = MemFlowCancelledError(str(reason or f"workflow {thread.ref.workflow_id} was cancelled"))
+    return ("cancelled" if thread.ref.dim == "" else "failed", None, _error_json(err))
 
 
 def _workflow_policy(thread: ThreadRun) -> RetryPolicy:

@@ -27,6 +27,7 @@ from memflow.errors import (
     error_to_dict,
 )
 from memflow.store import Thread
+from memflow.store.control import CANCEL_MARKER
 
 _current: contextvars.ContextVar[ThreadRun | None] = contextvars.ContextVar(
     "memflow_thread", default=None)
@@ -103,6 +104,7 @@ class ThreadRun:
     inbox: bool = False  # update requests may wait for this (main) thread to admit them
     unhandled: set[str] = field(default_factory=set)  # requested names without a handler yet
     read_only: str | None = None  # set while read-only code runs: what it is
+    cancel_reason: dict[str, Any] | None = None  # set when the cancel marker was delivered
 
     def __post_init__(self) -> None:
         seqs = [s["seq"] for s in self.history.values() if s.get("seq") is not None]
@@ -110,10 +112,18 @@ class ThreadRun:
         # A thread built over a recorded history re-runs its first pass (its commands are in the
         # history) and, after each recorded delivery, the code that delivery ran (its commands
         # were committed with the delivery's number): it replays until its first new delivery.
-        self.rebuilt = bool(self.history)
+        self.rebuilt = any(i >= 0 for i in self.history)
         self.recorded_max = max(self.history, default=-1)
         self._reach_checked = not self.rebuilt
         self._rng = _random.Random(f"{self.ref.run_id}/{self.ref.dim}")
+        # The cancel marker (memflow.store.control) is awaited from the start, like a call:
+        # it is delivered in its own numbered delivery, live and on replay alike.
+        self.pending[CANCEL_MARKER] = Pending(self.loop.create_future())
+
+    @property
+    def cancel_requested(self) -> bool:
+        """True once the run's cancellation has reached this thread."""
+        return self.cancel_reason is not None
 
     @property
     def replaying(self) -> bool:
@@ -169,9 +179,19 @@ class ThreadRun:
                                list(doc.get("args") or []))
         for idx in idxs:
             pend = self.pending.pop(idx)
-            _settle(pend, self.history[idx])
+            if idx != CANCEL_MARKER:
+                _settle(pend, self.history[idx])
             if record:
                 self.undelivered.append((idx, self.deliveries))
+        if CANCEL_MARKER in idxs:
+            # the run was cancelled: every call the thread still awaits raises CancelledError
+            # (its results, should they come, are ignored); later calls run as usual
+            reason = self.history[CANCEL_MARKER].get("result")
+            self.cancel_reason = reason if isinstance(reason, dict) else {"message": reason}
+            for idx in sorted(self.pending):
+                fut = self.pending.pop(idx).future
+                if not fut.done():
+                    fut.cancel(self.cancel_reason.get("message"))
         self._run_loop()
 
     def _run_loop(self) -> None:
@@ -384,6 +404,9 @@ class ThreadRun:
 def _settle(pend: Pending, row: dict[str, Any]) -> None:
     fut = pend.future
     if fut.done():
+        return
+    if row["status"] == "failed" and (row.get("error") or {}).get("type") == "CancelledError":
+        fut.cancel((row.get("error") or {}).get("message"))
         return
     if row["status"] == "failed":
         fut.set_exception(error_from_dict(row.get("error") or {}))

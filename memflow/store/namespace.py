@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from memflow.store.admin import AdminQueries
 from memflow.store.base import Store
+from memflow.store.control import ControlQueries
 from memflow.store.entity import EntityQueries
 from memflow.store.history import HistoryQueries
 from memflow.store.messages import MessageQueries
@@ -27,8 +28,8 @@ class NamespaceStore:
     ``passes`` (a thread's history and the commit of a pass), ``messages`` (signals, hooks and
     events from outside), ``updates`` and ``queries`` (message passing), ``entity``,
     ``search``, ``sql_search``, ``schedules``, ``poison`` (tasks parked after repeated
-    crashes), ``observe``, ``admin`` (counts, pruning) and ``history`` (a run's recorded
-    steps, for ``fetch_history``)."""
+    crashes), ``observe``, ``admin`` (counts, pruning), ``history`` (a run's recorded
+    steps, for ``fetch_history``) and ``control`` (cancellation, workflow timeouts)."""
 
     def __init__(self, store: Store, namespace: str):
         self.scope = Scope(store, namespace)
@@ -49,6 +50,7 @@ class NamespaceStore:
         self.observe = ObserveQueries(self.scope)
         self.admin = AdminQueries(self.scope)
         self.history = HistoryQueries(self.scope)
+        self.control = ControlQueries(self.scope)
 
     @classmethod
     async def open(cls, store: Store, namespace: str) -> NamespaceStore:
