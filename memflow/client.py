@@ -16,6 +16,7 @@ from memflow.observe import tracing
 from memflow.retry import RetryPolicy
 from memflow.schedules.client import ScheduleClient
 from memflow.store import NamespaceStore, start_params, validate_namespace
+from memflow.workflow.timeouts import workflow_timeout
 
 DEFAULT_NAMESPACE = "memflow"
 
@@ -33,7 +34,8 @@ class WorkflowClient:
                     signal_in: bool | None = None, pending: Any = None,
                     config: dict[str, Any] | None = None,
                     id_reuse_policy: str = "allow_duplicate",
-                    id_conflict_policy: str = "fail") -> WorkflowHandle:
+                    id_conflict_policy: str = "fail", execution_timeout: Any = None,
+                    run_timeout: Any = None) -> WorkflowHandle:
         """Start a workflow run; returns a handle bound to it.
 
         ``id_conflict_policy`` says what a live run of ``workflow_id`` means: ``"fail"``
@@ -42,7 +44,11 @@ class WorkflowClient:
         ``id_reuse_policy`` what a finished run whose ``expire`` has passed means:
         ``"allow_duplicate"``, ``"allow_duplicate_failed_only"`` (only after a failed,
         interrupted, cancelled or timed-out run) or ``"reject_duplicate"``. The database
-        decides, in one statement: racing starts of one id never both win."""
+        decides, in one statement: racing starts of one id never both win.
+
+        ``execution_timeout`` (the whole workflow) and ``run_timeout`` (this run) — seconds,
+        a duration string or a ``timedelta`` — fail the run with ``MemFlowTimeoutError``
+        (596, status ``"timed_out"``) when they pass; its exec_child children are cancelled."""
         ns_name = validate_namespace(namespace or self._client.namespace)
         _check_policy(id_reuse_policy, "id_reuse_policy", ID_REUSE_POLICIES)
         _check_policy(id_conflict_policy, "id_conflict_policy", ID_CONFLICT_POLICIES)
@@ -68,6 +74,7 @@ class WorkflowClient:
         pending_s = parse_duration(pending, "pending") if pending is not None else None
         if entity is not None and not isinstance(entity, str):
             raise TypeError("entity must be a string (the entity type name)")
+        timeout_s, timeout_payload = workflow_timeout(execution_timeout, run_timeout, wf_id)
         run_id = guid()
         params = start_params(
             workflow_id=wf_id, run_id=run_id, name=name, task_queue=queue,
@@ -78,7 +85,8 @@ class WorkflowClient:
             terminate_error_json=payload.dumps({
                 "message": f"workflow {wf_id} was terminated by a new start "
                            "(id_conflict_policy='terminate_existing')",
-                "code": 410, "type": "MemFlowInterruptedError", "stack": "", "throw": True}))
+                "code": 410, "type": "MemFlowInterruptedError", "stack": "", "throw": True}),
+            timeout=timeout_s, timeout_payload_json=timeout_payload)
         ns = await self._client._namespace(ns_name)
         with tracing.client_span("StartWorkflow", name, {
                 "memflow.workflow_id": wf_id, "memflow.run_id": run_id,

@@ -117,6 +117,8 @@ class ChildStart(Command):
     expire_seconds: float
     trace_json: str | None
     duplicate_error_json: str
+    timeout_seconds: float | None = None        # the child's workflow timeout
+    timeout_payload_json: str | None = None     # its deadline task's payload (the error)
 
     @property
     def step_name(self) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 from memflow import lifecycle, registry
 from memflow.client import Client
 from memflow.connection import Connection
-from memflow.engine.activities import run_activity, timer_outcome
+from memflow.engine.activities import run_activity, time_out, timer_outcome
 from memflow.engine.cache import ThreadCache
 from memflow.engine.consumer import Consumer
 from memflow.engine.queries import QueryServer
@@ -184,6 +184,12 @@ class Worker(_Serving):
             outcome = await run_activity(self.ns, task, self.consumer.owner)
         elif task.kind == "t":
             outcome = timer_outcome(task)
+        elif task.kind == "x":  # the run's workflow timeout passed
+            if await time_out(self.ns, task, self.consumer.owner):
+                cached = self.cache.take((task.run_id, ""))
+                if cached is not None:
+                    cached.close()
+            return
         else:  # pragma: no cover - future task kinds
             log.error("unknown task kind %r", task.kind)
             return

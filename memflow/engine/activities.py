@@ -135,3 +135,19 @@ def timer_outcome(task: Task) -> Outcome:
     if "error" in p:
         return "failed", None, payload.dumps(p["error"])
     return "done", payload.dumps(p.get("result")), None
+
+
+async def time_out(ns: NamespaceStore, task: Task, owner: str) -> bool:
+    """A run's deadline task came due: fail the run with its ``MemFlowTimeoutError`` (status
+    ``timed_out``; its tasks dropped) and cancel its exec_child children. False when the run
+    had already ended."""
+    error = (task.payload or {}).get("error") or {
+        "message": f"run {task.run_id} timed out", "code": 596, "type": "MemFlowTimeoutError",
+        "stack": ""}
+    message = f"the parent run timed out: {error.get('message')}"
+    ended = await ns.control.time_out(
+        task, owner, payload.dumps(error, "error"), payload.dumps({"message": message}),
+        payload.dumps({"message": message, "code": 499, "type": "CancelledError", "stack": ""}))
+    if ended:
+        log.info("workflow run %s timed out: %s", task.run_id, error.get("message"))
+    return ended

@@ -185,7 +185,8 @@ def child_start_params(c: durable.ChildStart) -> dict[str, Any]:
                         task_queue=c.task_queue, args_json=c.args_json,
                         config_json=c.config_json, entity_type=c.entity_type,
                         search_json=c.search_json, signal_in=c.signal_in,
-                        expire=c.expire_seconds, trace_json=c.trace_json)
+                        expire=c.expire_seconds, trace_json=c.trace_json,
+                        timeout=c.timeout_seconds, timeout_payload_json=c.timeout_payload_json)
 
 
 def child(t: Thread, c: durable.ChildStart, channel: str) -> list[Statement]:

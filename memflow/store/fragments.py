@@ -189,6 +189,13 @@ first_pass AS (
                'trace', trace, 'at', extract(epoch FROM {s}.clock())))
       FROM up WHERE status = 'running'
     RETURNING queue
+),
+deadline AS (
+    INSERT INTO {s}.tasks (queue, kind, run_id, dim, payload, visible_at)
+    SELECT task_queue, 'x', run_id, '', %(timeout_payload)s::jsonb,
+           {s}.clock() + %(timeout)s::float8 * interval '1 second'
+      FROM up WHERE %(timeout)s::float8 IS NOT NULL
+    RETURNING queue
 ),"""
 
 @functools.cache
@@ -252,14 +259,18 @@ def start_params(*, workflow_id: str, run_id: str, name: str, task_queue: str, a
                  search_json: str = "{}", signal_in: bool | None = None, expire: float = 1.0,
                  pending: float | None = None, trace_json: str | None = None,
                  id_reuse_policy: str = "allow_duplicate", id_conflict_policy: str = "fail",
-                 terminate_error_json: str | None = None) -> dict[str, Any]:
+                 terminate_error_json: str | None = None, timeout: float | None = None,
+                 timeout_payload_json: str | None = None) -> dict[str, Any]:
     """The parameters of the ``START`` fragment, the one place they are named: every caller
     (client starts, child starts, schedule ticks) builds them here, so a new parameter of the
-    statement cannot be forgotten by one of them. The parent's columns are set by ``child``."""
+    statement cannot be forgotten by one of them. The parent's columns are set by ``child``.
+    ``timeout`` (seconds) creates the run's deadline task (kind ``x``, see
+    ``memflow.store.control``) with ``timeout_payload_json`` (``{"error": ...}``)."""
     return {"workflow_id": workflow_id, "run_id": run_id, "name": name,
             "task_queue": task_queue, "status": status, "args": args_json,
             "entity_type": entity_type, "search": search_json, "config": config_json,
             "signal_in": signal_in, "parent_id": None, "parent_run_id": None,
             "parent_dim": None, "parent_idx": None, "expire": expire, "pending": pending,
             "trace": trace_json, "id_reuse_policy": id_reuse_policy,
-            "id_conflict_policy": id_conflict_policy, "terminate_error": terminate_error_json}
+            "id_conflict_policy": id_conflict_policy, "terminate_error": terminate_error_json,
+            "timeout": timeout, "timeout_payload": timeout_payload_json}

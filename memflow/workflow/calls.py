@@ -14,6 +14,7 @@ from memflow.engine.thread import current_thread
 from memflow.errors import MemFlowTimeoutError
 from memflow.ids import check_id, check_queue, function_name
 from memflow.observe import tracing
+from memflow.workflow.timeouts import workflow_timeout
 
 
 def sleep_for(duration: str | float | timedelta) -> asyncio.Future[float]:
@@ -49,7 +50,8 @@ def signal(signal_id: str, data: Any = None) -> asyncio.Future[Any]:
 
 
 def _child(kind: str, args: Any, task_queue: Any, workflow_name: Any, workflow_id: Any,
-           entity: Any, expire: Any, signal_in: Any, config: Any, search: Any) -> Any:
+           entity: Any, expire: Any, signal_in: Any, config: Any, search: Any,
+           execution_timeout: Any = None, run_timeout: Any = None) -> Any:
     thread = current_thread(f"workflow.{kind}()")
     name = function_name(workflow_name, f"{kind}: workflow_name")
     queue = check_queue(task_queue, f"{kind}: task_queue") if task_queue is not None else (
@@ -61,6 +63,7 @@ def _child(kind: str, args: Any, task_queue: Any, workflow_name: Any, workflow_i
         raise TypeError(f"{kind}: args must be a list")
     dup = {"message": f"Duplicate job: {child_id}", "code": 409, "type": "DuplicateJobError",
            "workflow_id": child_id}
+    timeout_s, timeout_payload = workflow_timeout(execution_timeout, run_timeout, child_id)
     record = ExecChild if kind == "exec_child" else StartChild
     return thread.call(record(
         idx, workflow_id=child_id, run_id=f"{thread.ref.run_id}/{thread.ref.dim}/{idx}",
@@ -70,16 +73,19 @@ def _child(kind: str, args: Any, task_queue: Any, workflow_name: Any, workflow_i
         config_json=payload.dumps(config or {}, "config"), signal_in=signal_in,
         expire_seconds=parse_duration(expire, "expire") if expire is not None else 1.0,
         trace_json=tracing.thread_carrier_json(thread) if thread.trace is not None else None,
-        duplicate_error_json=payload.dumps(dup)))
+        duplicate_error_json=payload.dumps(dup), timeout_seconds=timeout_s,
+        timeout_payload_json=timeout_payload))
 
 
 def exec_child(args: Any = (), task_queue: str | None = None, workflow_name: Any = None,
                workflow_id: str | None = None, entity: str | None = None, expire: Any = None,
                signal_in: Any = None, config: dict[str, Any] | None = None,
-               search: dict[str, Any] | None = None) -> asyncio.Future[Any]:
-    """Start a child workflow and wait for its result (its failure is raised here)."""
+               search: dict[str, Any] | None = None, execution_timeout: Any = None,
+               run_timeout: Any = None) -> asyncio.Future[Any]:
+    """Start a child workflow and wait for its result (its failure is raised here).
+    ``execution_timeout``/``run_timeout`` bound the child as they do a client start."""
     return _child("exec_child", args, task_queue, workflow_name, workflow_id, entity, expire,
-                  signal_in, config, search)
+                  signal_in, config, search, execution_timeout, run_timeout)
 
 
 execute_child = exec_child
@@ -88,10 +94,11 @@ execute_child = exec_child
 def start_child(args: Any = (), task_queue: str | None = None, workflow_name: Any = None,
                 workflow_id: str | None = None, entity: str | None = None, expire: Any = None,
                 signal_in: Any = None, config: dict[str, Any] | None = None,
-                search: dict[str, Any] | None = None) -> asyncio.Future[Any]:
+                search: dict[str, Any] | None = None, execution_timeout: Any = None,
+                run_timeout: Any = None) -> asyncio.Future[Any]:
     """Start a child workflow without waiting for it; returns the child's workflow id."""
     return _child("start_child", args, task_queue, workflow_name, workflow_id, entity, expire,
-                  signal_in, config, search)
+                  signal_in, config, search, execution_timeout, run_timeout)
 
 
 async def all(*awaitables: Awaitable[Any]) -> list[Any]:
