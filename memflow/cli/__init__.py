@@ -5,7 +5,8 @@ Postgres), ``--namespace`` (default ``memflow``) and ``--debug``. Errors are one
 with exit code 1; bad arguments exit with code 2.
 
 - ``workers``: ``memflow worker`` and ``memflow demo``
-- ``workflows``: ``start``, ``result``, ``signal``, ``interrupt``, ``hook``, ``unpark``
+- ``workflows``: ``start``, ``result``, ``signal``, ``interrupt``, ``cancel``, ``terminate``,
+  ``hook``, ``unpark``
 - ``messages``: ``query``, ``update``
 - ``browse``: ``list``, ``show``
 - ``db``: ``db migrate``, ``db prune``, ``db info``
@@ -30,11 +31,13 @@ from memflow.cli.messages import query_command, update_command
 from memflow.cli.schedules import schedule_group
 from memflow.cli.workers import demo_command, worker_command
 from memflow.cli.workflows import (
+    cancel_command,
     hook_command,
     interrupt_command,
     result_command,
     signal_command,
     start_command,
+    terminate_command,
     unpark_command,
 )
 
@@ -72,9 +75,10 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 for _command in (worker_command, start_command, result_command, signal_command,
-                 interrupt_command, hook_command, list_command, show_command, db_group,
-                 schedule_group, demo_command, dashboard_command, unpark_command,
-                 history_command, replay_command, query_command, update_command):
+                 interrupt_command, cancel_command, terminate_command, hook_command,
+                 list_command, show_command, db_group, schedule_group, demo_command,
+                 dashboard_command, unpark_command, history_command, replay_command,
+                 query_command, update_command):
     main.add_command(_command)
 
 __all__ = ["main"]

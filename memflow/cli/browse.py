@@ -12,7 +12,8 @@ from memflow.cli.common import Env, client_for, common_options, note, open_names
 from memflow.cli.common import to_json as dumps
 from memflow.cli.render import Cell
 
-STATUSES = ("pending", "running", "completed", "failed", "interrupted")
+STATUSES = ("pending", "running", "completed", "failed", "interrupted", "cancelled",
+            "timed_out", "continued")
 
 
 @click.command("list", short_help="List workflows (filter by status, queue, name).")

@@ -15,7 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 STATUS_COLORS = {"completed": "green", "done": "green", "failed": "red",
-                 "interrupted": "yellow", "running": "cyan", "pending": "blue"}
+                 "interrupted": "yellow", "running": "cyan", "pending": "blue",
+                 "cancelled": "magenta", "timed_out": "red", "continued": "green"}
 
 
 class Cell:

@@ -1,4 +1,5 @@
-"""Commands that act on workflows: ``start``, ``result``, ``signal``, ``interrupt``, ``hook``."""
+"""Commands that act on workflows: ``start``, ``result``, ``signal``, ``interrupt``, ``cancel``,
+``terminate``, ``hook``."""
 
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ from memflow.cli.common import (
     to_json,
 )
 from memflow.cli.progress import progress, stderr_tty
-from memflow.errors import MemFlowError, MemFlowInterruptedError
+from memflow.errors import MemFlowCancelledError, MemFlowError, MemFlowInterruptedError
 
-FINISHED = ("completed", "failed", "interrupted")
+FINISHED = ("completed", "failed", "interrupted", "cancelled", "timed_out")
 
 
 def _arguments(arg: list[Any], args: list[Any] | None) -> list[Any]:
@@ -101,6 +102,8 @@ async def _wait(handle: Any, timeout: float | None) -> Any:
             return await handle.result(timeout=timeout)
     except MemFlowInterruptedError as exc:
         raise CliError(f"workflow {handle.workflow_id} was interrupted: {exc.message}") from exc
+    except MemFlowCancelledError as exc:
+        raise CliError(f"workflow {handle.workflow_id} was cancelled: {exc.message}") from exc
     except MemFlowError as exc:
         if type(exc).__name__ == "WorkflowNotFoundError":
             raise
@@ -171,6 +174,45 @@ def interrupt_command(env: Env, workflow_id: str, reason: str | None, descend: b
 
     run(env, go())
     out(f"interrupted workflow {workflow_id}")
+
+
+@click.command("cancel", short_help="Ask a running workflow to cancel (cooperatively).")
+@click.argument("workflow_id")
+@click.option("--reason", help="Why (the message of the CancelledError it receives).")
+@common_options
+def cancel_command(env: Env, workflow_id: str, reason: str | None) -> None:
+    """Ask a running workflow to cancel: asyncio.CancelledError is raised where it waits, its
+    activities are abandoned and its exec_child children cancelled. It may clean up and
+    finish; if not, it ends "cancelled". Cancelling twice is the same as once."""
+    async def go() -> None:
+        client = await client_for(env)
+        handle = client.workflow.get_handle(workflow_id=workflow_id, namespace=env.namespace)
+        status = (await handle.describe()).status
+        if status in FINISHED:
+            raise CliError(f"workflow {workflow_id} is already {status}: nothing to cancel")
+        await handle.cancel(reason=reason)
+
+    run(env, go())
+    out(f"asked workflow {workflow_id} to cancel")
+
+
+@click.command("terminate", short_help="End a running workflow now (no more of its code runs).")
+@click.argument("workflow_id")
+@click.option("--reason", help="Why (becomes the error message of the workflow).")
+@common_options
+def terminate_command(env: Env, workflow_id: str, reason: str | None) -> None:
+    """End a running workflow at once: status "interrupted", its result raises
+    MemFlowInterruptedError (410)."""
+    async def go() -> None:
+        client = await client_for(env)
+        handle = client.workflow.get_handle(workflow_id=workflow_id, namespace=env.namespace)
+        status = (await handle.describe()).status
+        if status in FINISHED:
+            raise CliError(f"workflow {workflow_id} is already {status}: nothing to terminate")
+        await handle.terminate(reason=reason)
+
+    run(env, go())
+    out(f"terminated workflow {workflow_id}")
 
 
 @click.command("unpark", short_help="Retry the parked (poison) tasks of a workflow.")
