@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from memflow import payload
-from memflow.errors import ScheduleAlreadyExistsError, ScheduleNotFoundError
+from memflow.errors import (
+    ScheduleAlreadyExistsError,
+    ScheduleNotFoundError,
+    WorkflowNotFoundError,
+)
 from memflow.schedules import policy
 from memflow.schedules.options import (
     action_of,
@@ -218,12 +223,12 @@ class ScheduleHandle:
 
 
 async def cancel_runs(client: Client, namespace: str, workflow_ids: list[str]) -> None:
-    """Ask open runs to cancel (cooperative cancellation, where handles have it)."""
+    """Ask open runs to cancel (cooperatively: ``WorkflowHandle.cancel``); a run gone
+    meanwhile is skipped."""
     for wf_id in workflow_ids:
         handle = client.workflow.get_handle(workflow_id=wf_id, namespace=namespace)
-        cancel = getattr(handle, "cancel", None)
-        if cancel is not None:
-            await cancel(reason="cancelled by its schedule (overlap policy cancel_other)")
+        with contextlib.suppress(WorkflowNotFoundError):
+            await handle.cancel(reason="cancelled by its schedule (overlap policy cancel_other)")
 
 
 async def _describe(ns: NamespaceStore, row: ScheduleRow) -> ScheduleDescription:

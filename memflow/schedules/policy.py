@@ -7,9 +7,8 @@ Pure functions of a locked ``ScheduleRow`` (and the database's ``now``): they re
 - ``buffer_one``: it waits for the open run to close; one tick at most waits, later ones are
   skipped;
 - ``buffer_all``: every such tick waits; they start one after another;
-- ``cancel_other``: the open run is cancelled, and the tick starts once it has closed. Until
-  cooperative cancellation (``WorkflowHandle.cancel``) exists, the open run is terminated
-  (interrupted) in the tick's own transaction instead, and the tick starts at once;
+- ``cancel_other``: the open run is asked to cancel (``WorkflowHandle.cancel``, once the tick
+  has committed), and the tick waits until it has closed;
 - ``terminate_other``: the open run is terminated (interrupted), and the tick starts at once;
 - ``allow_all``: every tick starts, whatever is running.
 """
@@ -26,13 +25,6 @@ from memflow.schedules.spec import ScheduleSpec, tick_workflow_id
 from memflow.store.schedules import ScheduleRow, ScheduleUpdate, TickStart, tick_start_params
 
 CATCHUP_CAP = 10_000  # ticks looked at per claim; a longer gap jumps to the catch-up window
-
-
-def cancel_supported() -> bool:
-    """Whether workflow handles have cooperative ``cancel()`` (another issue adds it)."""
-    from memflow.handle import WorkflowHandle
-
-    return callable(getattr(WorkflowHandle, "cancel", None))
 
 
 class _Tick:
@@ -71,11 +63,11 @@ class _Tick:
                 buffer.append(tick)
         elif overlap == "buffer_all":
             buffer.append(tick)
-        elif overlap == "cancel_other" and cancel_supported():
+        elif overlap == "cancel_other":
             self.update.add_skipped += len(buffer)
             buffer[:] = [tick]
             self.update.cancel.extend(self.running)
-        else:  # terminate_other, and cancel_other while handles cannot cancel
+        else:  # terminate_other
             self.update.add_skipped += len(buffer)
             buffer.clear()
             self.update.interrupts.extend(self.running)
