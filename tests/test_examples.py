@@ -70,6 +70,12 @@ CASES: dict[str, list[str]] = {
         "order result: [('widget', 4), ('gizmo', 2)] 24.5",
         'still answers queries when finished: {"customer": "Ada", "items": 2, '
         '"stage": "checked out", "total": 24.5}'],
+    "booking_saga.py": [
+        'saga result: {"status": "cancelled by the traveller", "trip": "Lisbon", "undone": '
+        '["cancelled hotel in Lisbon", "cancelled flight to Lisbon"]}',
+        "saga status: completed", "payment told to stop: True",
+        "cancelling again changes nothing: completed", "uncompensated trip: cancelled 499",
+        "approval never came: timed_out 596"],
     "poller.py": ["first poll started: True", "second poll while the first runs: skipped",
                   "poll result: processed 2 items", "ticks skipped so far >= 1: True",
                   "next polls 10 s apart: True"],
