@@ -260,3 +260,38 @@ async def test_cancel_reaches_a_worker_process(dsn, namespace, client, tmp_path)
     finally:
         for proc in procs:
             kill(proc)
+
+
+async def cx_main_waits() -> str:
+    try:
+        return await workflow.wait_for("cx-main-never")
+    except asyncio.CancelledError:
+        await workflow.sleep_for(0.2)   # gives the hook time to finish its own clean-up
+        raise
+
+
+async def cx_hook_waits() -> str:
+    try:
+        return await workflow.wait_for("cx-hook-never")
+    except asyncio.CancelledError:
+        return "hook cleaned up"
+
+
+async def test_cancel_reaches_hook_threads(dsn, namespace, client):
+    await Worker.create(connection=dsn, namespace=namespace, task_queue="cxh",
+                        workflow=[cx_main_waits, cx_hook_waits])
+    handle = await client.workflow.start(args=[], task_queue="cxh",
+                                         workflow_name="cx_main_waits")
+    await _blocked(handle, "wait")
+    dim = await client.workflow.hook(workflow_id=handle.workflow_id, task_queue="cxh",
+                                     workflow_name="cx_hook_waits", namespace=namespace)
+
+    async def hook_waits() -> bool:
+        rows = await sql(f'SELECT 1 FROM "{namespace}".steps WHERE run_id = %s AND dim = %s '
+                         "AND kind = 'wait' AND status = 'pending'", handle.run_id, dim)
+        return bool(rows)
+    await eventually(hook_waits, timeout=20)
+    await handle.cancel()
+    await _assert_cancelled(handle)
+    rows = await sql(f'SELECT status, result FROM "{namespace}".threads WHERE dim = %s', dim)
+    assert rows == [("completed", "hook cleaned up")]
