@@ -295,3 +295,23 @@ async def test_cancel_reaches_hook_threads(dsn, namespace, client):
     await _assert_cancelled(handle)
     rows = await sql(f'SELECT status, result FROM "{namespace}".threads WHERE dim = %s', dim)
     assert rows == [("completed", "hook cleaned up")]
+
+
+async def test_cancel_before_any_worker_ran_it(dsn, namespace, client):
+    handle = await client.workflow.start(args=["B-3"], task_queue="cx",
+                                         workflow_name="cx_compensates")
+    await handle.cancel()
+    COMPENSATED.clear()
+    await Worker.create(connection=dsn, namespace=namespace, task_queue="cx", workflow=ALL)
+    assert await handle.result(timeout=30) == "refunded B-3"
+
+
+async def test_cancel_racing_the_first_passes(worker, client):
+    """Cancels sent while the first pass runs (or before it is claimed) are never lost."""
+    handles = []
+    for _ in range(20):
+        handles.append(await client.workflow.start(args=[], task_queue="cx",
+                                                   workflow_name="cx_on_timer"))
+        await handles[-1].cancel()
+    for handle in handles:
+        await _assert_cancelled(handle)

@@ -62,7 +62,15 @@ dropped AS (
     DELETE FROM {{s}}.tasks t USING marker m
      WHERE t.run_id = m.run_id AND t.dim = m.dim AND t.kind IN ('a', 't')
     RETURNING t.run_id, t.kind),
-woken AS (SELECT run_id, dim FROM marker),
+-- a first pass not claimed yet would build its thread from the start payload without reading
+-- the history (and its marker): make it read the history
+unstarted AS (
+    UPDATE {{s}}.tasks t SET payload = t.payload - 'start'
+      FROM marker m
+     WHERE t.run_id = m.run_id AND t.dim = m.dim AND t.kind = 'w' AND t.attempts = 0
+       AND t.payload ? 'start'
+    RETURNING t.run_id, t.dim),
+woken AS (SELECT run_id, dim FROM marker EXCEPT SELECT run_id, dim FROM unstarted),
 {WAKE.strip()}
 SELECT (SELECT count(DISTINCT run_id) FROM marker) AS cancelled,
        (SELECT count(*) FROM settled) AS settled,
