@@ -1,5 +1,5 @@
 """``python -m benchmarks {all,W1,W2,W3,W4,floor,timers,long,rss,dashboard,W1-observe,
-schedules,queries,updates} [--n N] ...``
+schedules,queries,updates,W1-limited,W1-rate} [--n N] ...``
 
 Prints one JSON line per workload run. The exit status is 1 if any workload failed (its line
 then has an ``"error"``).
@@ -15,7 +15,17 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from benchmarks import dashboard, extended, floor, messages, observe, rss, schedules, standard
+from benchmarks import (
+    dashboard,
+    extended,
+    floor,
+    limited,
+    messages,
+    observe,
+    rss,
+    schedules,
+    standard,
+)
 
 Workload = Callable[[Any], Awaitable[dict[str, Any]]]
 
@@ -33,9 +43,12 @@ WORKLOADS: dict[str, Workload] = {
     "schedules": schedules.run,
     "queries": messages.queries,
     "updates": messages.updates,
+    "W1-limited": limited.w1_limited,
+    "W1-rate": limited.w1_rate,
 }
 STANDARD = ["W1", "W2", "W3", "W4", "floor"]
-EXTENDED = ["timers", "long", "rss", "W1-observe", "schedules", "queries", "updates"]
+EXTENDED = ["timers", "long", "rss", "W1-observe", "schedules", "queries", "updates",
+            "W1-limited", "W1-rate"]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -58,6 +71,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         "0 skips it)")
     p.add_argument("--cache-size", type=int, default=None,
                    help="rss: the worker's cache_size (default: the worker's default)")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="W1-limited: the queue's concurrency limit (default 50)")
+    p.add_argument("--rate", type=int, default=None,
+                   help="W1-rate: the queue's starts per second (default 200)")
     p.add_argument("--extended", action="store_true",
                    help="with `all`: also run timers, long and rss")
     p.add_argument("--repeat", type=int, default=1, help="run each workload this many times")

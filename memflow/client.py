@@ -11,8 +11,16 @@ from memflow.connection import Connection
 from memflow.durations import parse_duration
 from memflow.errors import DuplicateJobError, MemFlowError, WorkflowNotFoundError
 from memflow.handle import WorkflowHandle
-from memflow.ids import check_id, check_queue, function_name, guid
+from memflow.ids import (
+    check_concurrency_key,
+    check_id,
+    check_priority,
+    check_queue,
+    function_name,
+    guid,
+)
 from memflow.observe import tracing
+from memflow.queues import QueueClient
 from memflow.retry import RetryPolicy
 from memflow.schedules.client import ScheduleClient
 from memflow.store import NamespaceStore, start_params, validate_namespace
@@ -35,7 +43,9 @@ class WorkflowClient:
                     config: dict[str, Any] | None = None,
                     id_reuse_policy: str = "allow_duplicate",
                     id_conflict_policy: str = "fail", execution_timeout: Any = None,
-                    run_timeout: Any = None) -> WorkflowHandle:
+                    run_timeout: Any = None, priority: int = 0,
+                    concurrency_key: str | None = None, debounce: Any = None
+                    ) -> WorkflowHandle:
         """Start a workflow run; returns a handle bound to it.
 
         ``id_conflict_policy`` says what a live run of ``workflow_id`` means: ``"fail"``
@@ -48,7 +58,13 @@ class WorkflowClient:
 
         ``execution_timeout`` (the whole workflow) and ``run_timeout`` (this run) — seconds,
         a duration string or a ``timedelta`` — fail the run with ``MemFlowTimeoutError``
-        (596, status ``"timed_out"``) when they pass; its exec_child children are cancelled."""
+        (596, status ``"timed_out"``) when they pass; its exec_child children are cancelled.
+
+        Flow control (docs/flow-control.md): ``priority`` (higher runs first among the
+        queue's waiting work), ``concurrency_key`` (counted by the queue's
+        ``per_key_concurrency``), ``debounce`` (a duration, with a ``workflow_id``: the run
+        waits that long, pending; a start of the same id meanwhile replaces its args and
+        restarts the wait instead of failing)."""
         ns_name = validate_namespace(namespace or self._client.namespace)
         _check_policy(id_reuse_policy, "id_reuse_policy", ID_REUSE_POLICIES)
         _check_policy(id_conflict_policy, "id_conflict_policy", ID_CONFLICT_POLICIES)
@@ -75,6 +91,18 @@ class WorkflowClient:
         if entity is not None and not isinstance(entity, str):
             raise TypeError("entity must be a string (the entity type name)")
         timeout_s, timeout_payload = workflow_timeout(execution_timeout, run_timeout, wf_id)
+        check_priority(priority)
+        check_concurrency_key(concurrency_key)
+        debounce_s = None
+        if debounce is not None:
+            if workflow_id is None:
+                raise ValueError("debounce needs a workflow_id: starts of the same id within "
+                                 "the window are coalesced")
+            if pending_s is not None:
+                raise ValueError("debounce and pending cannot be combined")
+            debounce_s = parse_duration(debounce, "debounce")
+            if debounce_s <= 0:
+                raise ValueError(f"debounce must be longer than 0, got {debounce!r}")
         run_id = guid()
         params = start_params(
             workflow_id=wf_id, run_id=run_id, name=name, task_queue=queue,
@@ -86,13 +114,17 @@ class WorkflowClient:
                 "message": f"workflow {wf_id} was terminated by a new start "
                            "(id_conflict_policy='terminate_existing')",
                 "code": 410, "type": "MemFlowInterruptedError", "stack": "", "throw": True}),
-            timeout=timeout_s, timeout_payload_json=timeout_payload)
+            timeout=timeout_s, timeout_payload_json=timeout_payload, priority=priority,
+            concurrency_key=concurrency_key, debounce=debounce_s)
         ns = await self._client._namespace(ns_name)
         with tracing.client_span("StartWorkflow", name, {
                 "memflow.workflow_id": wf_id, "memflow.run_id": run_id,
                 "memflow.task_queue": task_queue}) as span:
             params["trace"] = tracing.carrier_json(span)
-            how, bound = await ns.workflows.start(params)
+            if debounce_s is not None:
+                how, bound = "started", await ns.workflows.start_debounced(params)
+            else:
+                how, bound = await ns.workflows.start(params)
         if how == "duplicate" or bound is None:
             raise DuplicateJobError(wf_id)
         return WorkflowHandle(self._client, ns_name, wf_id, task_queue, name, bound)
@@ -240,6 +272,7 @@ class Client:
         self.namespace = validate_namespace(namespace)
         self.workflow = WorkflowClient(self)
         self.schedule = ScheduleClient(self)
+        self.queue = QueueClient(self)
         self._namespaces: dict[str, NamespaceStore] = {}
         self._lock = asyncio.Lock()
         self._tracked = False

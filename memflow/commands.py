@@ -40,12 +40,15 @@ class LocalLease:
 @dataclass(frozen=True, slots=True)
 class ActivityCall(Command):
     """Run activity ``name``: a task on ``task_queue`` (the activity topic) with
-    ``task_payload_json`` (what the activity worker needs to run it)."""
+    ``task_payload_json`` (what the activity worker needs to run it); ``priority`` and
+    ``concurrency_key`` are its task's place in the queue's flow control."""
 
     name: str
     task_queue: str
     task_payload_json: str
     leased_to: LocalLease | None = None
+    priority: int = 0
+    concurrency_key: str | None = None
     kind: ClassVar[str] = "activity"
     immediate: ClassVar[bool] = False
 
@@ -56,7 +59,8 @@ class ActivityCall(Command):
 
     def leased(self, lease: LocalLease) -> ActivityCall:
         """This call, with its task created already leased (``dataclasses.replace``, faster)."""
-        return ActivityCall(self.idx, self.name, self.task_queue, self.task_payload_json, lease)
+        return ActivityCall(self.idx, self.name, self.task_queue, self.task_payload_json, lease,
+                            self.priority, self.concurrency_key)
 
 
 @dataclass(frozen=True, slots=True)

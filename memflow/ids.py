@@ -22,6 +22,27 @@ def check_id(value: Any, what: str) -> str:
 
 
 MAX_QUEUE_LENGTH = 200
+PRIORITY_RANGE = (-(2**31), 2**31 - 1)
+
+
+def check_priority(value: Any) -> int:
+    """``value`` if it is a usable priority (an int; higher runs first), else ``TypeError`` /
+    ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"priority must be an int, not {type(value).__name__}")
+    if not PRIORITY_RANGE[0] <= value <= PRIORITY_RANGE[1]:
+        raise ValueError(f"priority {value} is out of range (a 32-bit int)")
+    return value
+
+
+def check_concurrency_key(value: Any) -> str | None:
+    """``value`` if it is None or a usable concurrency key (a non-empty string of at most
+    1,000 characters), else ``TypeError`` / ``ValueError``."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"concurrency_key must be a string or None, not {type(value).__name__}")
+    return check_id(value, "concurrency_key")
 
 
 def check_queue(value: Any, what: str = "task_queue") -> str:

@@ -140,7 +140,8 @@ class Worker(_Serving):
         self.runner = PassRunner(ns, functions, self.cache, make_main,
                                  owner=self.consumer.owner, lease=self.consumer.lease,
                                  local_queues=frozenset({f"{task_queue}-activity"}),
-                                 spawn=self.consumer.spawn,
+                                 spawn=self.consumer.spawn, reserve=self.consumer.reserve,
+                                 unreserve=self.consumer.unreserve,
                                  on_nondeterminism=str(options["on_nondeterminism"]),
                                  failure_backoff=float(options["failure_backoff_seconds"]))
         self.runner.leases = self.consumer.leases

@@ -34,6 +34,11 @@ CASES = {
     "W1-observe": (["W1-observe", "--n", "3", "--runs", "1"],
                    ["total_s_off", "total_s_tracing", "total_s_metrics", "cpu_s_off",
                     "tracing_overhead_pct", "metrics_overhead_pct", "spans_per_run"]),
+    "W1-limited": (["W1-limited", "--n", "6", "--concurrency", "2"],
+                   ["total_s", "workflows_per_s", "p50_ms", "p99_ms", "peak_running",
+                    "peak_admitted", "concurrency"]),
+    "W1-rate": (["W1-rate", "--n", "8", "--rate", "4"],
+                ["total_s", "workflows_per_s", "achieved_rate_per_s", "max_in_window"]),
     "schedules": (["schedules", "--n", "3", "--seconds", "2"],
                   ["p50_ms", "p99_ms", "claim_p50_ms", "claim_p99_ms", "ticks", "missing",
                    "duplicates"]),
@@ -81,6 +86,10 @@ def test_workload_prints_sane_json(workload: str) -> None:
     if workload == "schedules":
         assert line["ticks"] == line["expected_ticks"] == 6
         assert line["missing"] == line["duplicates"] == 0
+    if workload == "W1-limited":
+        assert 1 <= line["peak_running"] <= 2 and line["peak_admitted"] <= 2
+    if workload == "W1-rate":
+        assert line["max_in_window"] <= 4
     if workload == "timers":
         assert line["fire_p50_ms"] >= 0  # a timer never fires before it is due (one clock: PG)
 

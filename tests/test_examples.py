@@ -60,6 +60,10 @@ CASES: dict[str, list[str]] = {
         "every next run is at 03:00 local: True",
         "triggered run: report built from 3 orders (total 59.75 EUR)",
         "run id matches its tick: True | status: completed"],
+    "flow_control.py": ["payment calls at once, at most: 2", "a waiting order is: pending",
+                        "order of the waiting orders: ['vip-1', 'vip-2', 'regular-1', "
+                        "'regular-2']", "shop queue: 1 at once, 0 running",
+                        "debounced burst: reindexed v3"],
     "order_messages.py": [
         'status at first: {"customer": "Ada", "items": 0, "stage": "open", "total": 0}',
         'after add_item: {"customer": "Ada", "items": 1, "stage": "open", "total": 10.0}',

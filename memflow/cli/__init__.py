@@ -13,6 +13,7 @@ with exit code 1; bad arguments exit with code 2.
 - ``dashboard``: ``memflow dashboard`` (the web UI)
 - ``schedules``: ``schedule create|list|describe|pause|unpause|trigger|backfill|delete``
 - ``history``: ``history ID`` (a run's history as JSON), ``replay FILE... --workflow M:F``
+- ``queues``: ``queue configure|describe|list`` (flow control)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from memflow.cli.dashboard import dashboard_command
 from memflow.cli.db import db_group
 from memflow.cli.history import history_command, replay_command
 from memflow.cli.messages import query_command, update_command
+from memflow.cli.queues import queue_group
 from memflow.cli.schedules import schedule_group
 from memflow.cli.workers import demo_command, worker_command
 from memflow.cli.workflows import (
@@ -76,9 +78,9 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 for _command in (worker_command, start_command, result_command, signal_command,
                  interrupt_command, cancel_command, terminate_command, hook_command,
-                 list_command, show_command, db_group, schedule_group, demo_command,
-                 dashboard_command, unpark_command, history_command, replay_command,
-                 query_command, update_command):
+                 list_command, show_command, db_group, schedule_group, queue_group,
+                 demo_command, dashboard_command, unpark_command, history_command,
+                 replay_command, query_command, update_command):
     main.add_command(_command)
 
 __all__ = ["main"]

@@ -43,6 +43,8 @@ class Consumer:
         self.owner = f"{uuid.uuid4().hex[:12]}"
         self.inflight: dict[int, asyncio.Task[None]] = {}
         self.leases: set[int] = set()  # tasks held outside ``inflight`` (held passes)
+        self.limited: list[str] = []  # which of the queues have limits (as last seen)
+        self.reserved = 0  # slots promised to tasks about to be spawned (see ``reserve``)
         self._wake = asyncio.Event()
         self._stopping = False
         self._main: asyncio.Task[None] | None = None
@@ -56,6 +58,7 @@ class Consumer:
             self._unsubscribe.append(
                 notifier.subscribe(self.ns.namespace, f"q:{queue}", lambda _k: self._wake.set()))
         await notifier.wait_listening(self.ns.namespace)
+        self.limited = (await self.ns.tasks.wake_plan(self.queues))[1]
         self._main = asyncio.create_task(self._loop(), name=f"memflow-consumer-{self.queues}")
         self._keeper = asyncio.create_task(self._keep_leases(), name="memflow-leases")
 
@@ -87,16 +90,19 @@ class Consumer:
     async def _loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            room = self.concurrency - len(self.inflight)
+            room = self.concurrency - len(self.inflight) - self.reserved
             claimed = 0
             limit = min(room, self.batch)
+            token_in: float | None = None
             if room > 0:
                 try:
-                    tasks = await self.ns.tasks.claim(self.queues, self.owner, self.lease, limit)
+                    got = await self.ns.tasks.claim_flow(self.queues, self.owner, self.lease,
+                                                         limit, self.limited)
                 except Exception as exc:  # the store already retried through reconnects
                     log.warning("claiming tasks failed: %s", exc)
                     await asyncio.sleep(1.0)
                     continue
+                tasks, token_in = got.tasks, got.token_in
                 observe.metrics.claimed(self.ns.namespace, tasks)
                 claimed = len(tasks)
                 for task in tasks:
@@ -106,11 +112,16 @@ class Consumer:
             timeout = self.poll
             if room > 0:
                 try:
-                    due = await self.ns.tasks.next_due(self.queues)
+                    due, limited = await self.ns.tasks.wake_plan(self.queues)
                 except Exception:
-                    due = None
+                    due, limited = None, self.limited
+                if limited != self.limited:  # limits set or removed: claim again at once
+                    self.limited = limited
+                    continue
                 if due is not None:
                     timeout = min(timeout, due + 0.001)
+                if token_in is not None:  # a rate-limited queue: wake when its token frees
+                    timeout = min(timeout, token_in + 0.001)
             if timeout <= 0.001 and claimed:
                 continue
             with contextlib.suppress(TimeoutError):
@@ -119,6 +130,20 @@ class Consumer:
     def wake(self) -> None:
         """Look for work now (as a NOTIFY naming one of the queues would)."""
         self._wake.set()
+
+    def reserve(self, wanted: int) -> int:
+        """Promise up to ``wanted`` of this consumer's free slots to tasks about to be created
+        leased to it and then ``spawn``-ed; returns how many it promised (give back the unused
+        ones with ``unreserve``). So work a pass schedules for itself (a wide ``gather`` of
+        activities) never puts more than ``concurrency`` tasks in flight here: the rest waits
+        in the queue, for any worker."""
+        granted = max(0, min(wanted, self.concurrency - len(self.inflight) - self.reserved))
+        self.reserved += granted
+        return granted
+
+    def unreserve(self, count: int) -> None:
+        """Give back ``count`` promised slots (their tasks were spawned, or not created)."""
+        self.reserved = max(0, self.reserved - count)
 
     def spawn(self, task: Task) -> None:
         """Run a task this worker already holds the lease of (no claim needed)."""

@@ -58,6 +58,8 @@ class PassRunner:
                  cache: ThreadCache, make_main: MainFactory, *, owner: str = "",
                  lease: float = 30.0, local_queues: frozenset[str] = frozenset(),
                  spawn: Callable[[Task], None] | None = None,
+                 reserve: Callable[[int], int] | None = None,
+                 unreserve: Callable[[int], None] | None = None,
                  on_nondeterminism: str = "retry", failure_backoff: float = 1.0):
         if on_nondeterminism not in ON_NONDETERMINISM:
             raise ValueError(f"on_nondeterminism must be one of {ON_NONDETERMINISM}, "
@@ -72,6 +74,8 @@ class PassRunner:
         self.lease = lease
         self.local_queues = local_queues
         self.spawn = spawn
+        self.reserve = reserve
+        self.unreserve = unreserve
         self.results = ResultBatcher(ns, owner, lease)
         self.leases: set[int] = set()  # held pass tasks, whose leases the consumer extends
         self._locks = KeyLocks()  # one pass at a time per thread in this worker
@@ -160,14 +164,19 @@ class PassRunner:
             else:
                 commands, delivered = thread.take_commands()
                 immediate = any(c.immediate for c in commands)
-                commands = self._lease_local(commands)
-                outcome = await self.ns.passes.commit_pass(
-                    thread.ref, commands, delivered, lease=lease, version=thread.version,
-                    finalize=None if immediate else wake)
+                commands, promised = self._lease_local(commands)
+                try:
+                    outcome = await self.ns.passes.commit_pass(
+                        thread.ref, commands, delivered, lease=lease, version=thread.version,
+                        finalize=None if immediate else wake)
+                    if outcome.refused is None:
+                        self._start_local(outcome.local)
+                finally:
+                    if promised and self.unreserve is not None:
+                        self.unreserve(promised)
                 if outcome.refused is None:
                     assert outcome.version is not None
                     thread.version = outcome.version
-                    self._start_local(outcome.local)
                     if immediate:
                         await self._deliver_immediate(thread, commands, outcome)
                         continue
@@ -254,14 +263,27 @@ class PassRunner:
             rows += found
         thread.deliver(rows)
 
-    def _lease_local(self, commands: list[Command]) -> list[Command]:
-        """The commands, with each activity on a queue this worker serves leased to it."""
+    def _lease_local(self, commands: list[Command]) -> tuple[list[Command], int]:
+        """The commands, with activities on a queue this worker serves leased to it — as many
+        as the worker has free slots for (its ``concurrency``); the others wait in the queue
+        for any worker. Returns them and how many slots were promised for them (to give back
+        once the leased ones are spawned)."""
         if not self.spawn:
-            return commands
+            return commands, 0
+        wanted = sum(1 for c in commands
+                     if isinstance(c, ActivityCall) and c.task_queue in self.local_queues)
+        if not wanted:
+            return commands, 0
+        promised = self.reserve(wanted) if self.reserve is not None else wanted
         local = LocalLease(self.owner, self.lease)
-        return [c.leased(local)
-                if isinstance(c, ActivityCall) and c.task_queue in self.local_queues else c
-                for c in commands]
+        out: list[Command] = []
+        left = promised
+        for c in commands:
+            if left and isinstance(c, ActivityCall) and c.task_queue in self.local_queues:
+                c = c.leased(local)
+                left -= 1
+            out.append(c)
+        return out, promised
 
     def _start_local(self, tasks: list[Task]) -> None:
         if self.spawn is not None:
@@ -368,7 +390,6 @@ class PassRunner:
             maxed = MemFlowMaxedError(str(exc))
             maxed.stack = error_to_dict(exc)["stack"]
             finish = ("failed", None, _error_json(maxed))
-        self._lease_local(commands)
         outcome = await self.ns.passes.commit_pass(thread.ref, commands, delivered, finish=finish,
                                             lease=lease, version=thread.version)
         observe.workflow_finished(thread, finish, outcome)

@@ -12,9 +12,11 @@ from typing import Any
 from memflow import commands as durable
 from memflow import payload
 from memflow.store.fragments import (
+    LOCAL_OWNER,
     NOTIFY_WOKEN,
     SETTLE_PARENT,
     WAKE,
+    notify_freed,
     start_ctes,
     start_params,
     takes_hooks,
@@ -55,11 +57,13 @@ def activity_parts(t: Thread, c: durable.ActivityCall,
     pass can fuse them with its own bookkeeping into one statement."""
     ctes = f"""st AS ({_STEP}),
 q AS (INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload, lease_owner, attempts,
-                              visible_at)
-      SELECT %(queue)s, 'a', %(run_id)s, %(dim)s, %(idx)s, %(payload)s, %(owner)s,
-             CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE 1 END,
-             {{s}}.clock() + coalesce(%(lease)s::float8, 0) * interval '1 second'
-        FROM st RETURNING id, queue, lease_owner)"""
+                              visible_at, priority, ckey)
+      SELECT %(queue)s, 'a', %(run_id)s, %(dim)s, %(idx)s, %(payload)s, lo.owner,
+             CASE WHEN lo.owner IS NULL THEN 0 ELSE 1 END,
+             {{s}}.clock() + CASE WHEN lo.owner IS NULL THEN 0 ELSE %(lease)s::float8 END
+                             * interval '1 second',
+             %(priority)s, %(ckey)s
+        FROM st, {LOCAL_OWNER} lo RETURNING id, queue, lease_owner)"""
     cols = """(SELECT id FROM q) AS id, (SELECT lease_owner FROM q) AS lease_owner,
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue)
                                 FROM q WHERE lease_owner IS NULL) n) AS notified"""
@@ -67,7 +71,8 @@ q AS (INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload, lease_own
     local = c.leased_to
     params.update(queue=c.task_queue, payload=c.task_payload_json, channel=channel,
                   owner=local.owner if local is not None else None,
-                  lease=local.seconds if local is not None else None)
+                  lease=local.seconds if local is not None else None,
+                  priority=c.priority, ckey=c.concurrency_key)
     return ctes, cols, params
 
 
@@ -312,13 +317,14 @@ fin AS (
                        + coalesce(%(expire)s::float8, expire_seconds) * interval '1 second'
      WHERE run_id IN (SELECT run_id FROM tree)
     RETURNING workflow_id, run_id, parent_run_id, parent_dim, parent_idx, status, result, error,
-              signal_in),
+              signal_in, task_queue),
 gone AS (DELETE FROM {{s}}.tasks WHERE run_id IN (SELECT run_id FROM fin)),
 {SETTLE_PARENT}{WAKE.strip()}
 SELECT (SELECT count(*) FROM fin) AS stopped,
        (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified,
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM fin) m)
-         AS notified_done"""
+         AS notified_done,
+       {notify_freed("fin")} AS freed"""
 
 
 def interrupt(t: Thread, c: durable.Interrupt, channel: str) -> list[Statement]:
@@ -349,7 +355,7 @@ _FINISH_RUN_CTES = f"""fin AS (
            expire_at = {{s}}.clock() + expire_seconds * interval '1 second'
      WHERE run_id = %(run_id)s AND status = 'running'
     RETURNING workflow_id, run_id, parent_run_id, parent_dim, parent_idx, status, result,
-              error, signal_in, version),
+              error, signal_in, version, task_queue),
 gone AS (DELETE FROM {{s}}.tasks t USING fin
            WHERE t.run_id = %(run_id)s AND (t.dim = '' OR fin.signal_in IS NOT TRUE
                                             OR fin.status <> 'completed')),
@@ -357,7 +363,8 @@ gone AS (DELETE FROM {{s}}.tasks t USING fin
 _FINISH_RUN_COLS = f"""(SELECT count(*) FROM fin) AS finished,
        (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified,
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM fin) nd)
-         AS notified_done"""
+         AS notified_done,
+       {notify_freed("fin")} AS freed"""
 
 _FINISH_HOOK_CTES = f"""fin AS (
     UPDATE {{s}}.threads SET status = %(status)s, result = %(result)s, error = %(error)s,

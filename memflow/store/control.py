@@ -23,7 +23,7 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
-from memflow.store.fragments import NOTIFY_WOKEN, SETTLE_PARENT, WAKE
+from memflow.store.fragments import NOTIFY_WOKEN, SETTLE_PARENT, WAKE, notify_freed
 from memflow.store.scope import Part
 
 CANCEL_MARKER = -1  # the slot of a thread's cancel marker step
@@ -90,13 +90,14 @@ fin AS (
            expire_at = {{s}}.clock() + expire_seconds * interval '1 second'
      WHERE run_id = %(run_id)s AND status = 'running' AND EXISTS (SELECT 1 FROM held)
     RETURNING workflow_id, run_id, parent_run_id, parent_dim, parent_idx, status, result, error,
-              signal_in),
+              signal_in, task_queue),
 gone AS (DELETE FROM {{s}}.tasks WHERE run_id = %(run_id)s AND EXISTS (SELECT 1 FROM held)),
 {SETTLE_PARENT}{WAKE.strip()}
 SELECT (SELECT count(*) FROM fin) AS timed_out,
        (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified,
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM fin) m)
-         AS notified_done"""
+         AS notified_done,
+       {notify_freed("fin")} AS freed"""
 
 
 def cancel_params(*, reason_json: str, cancel_error_json: str, target_id: str | None = None,

@@ -54,7 +54,24 @@ NOTIFY_WOKEN = ("SELECT pg_notify(%(channel)s, 'q:' || queue) "
 # a migration that adds a column to ``workflows`` adds it to ``runs`` and here too).
 RUN_COLUMNS = """workflow_id, run_id, name, task_queue, status, args, result, error,
     entity_type, entity, search, config, attempt, signal_in, parent_id, parent_run_id,
-    parent_dim, parent_idx, created_at, updated_at, completed_at, expire_seconds, expire_at"""
+    parent_dim, parent_idx, created_at, updated_at, completed_at, expire_seconds, expire_at,
+    concurrency_key"""
+
+# The owner an activity task is created leased to: the worker that scheduled it
+# (``%(owner)s``, when it serves the activity's queue), unless the queue has limits — then the
+# task waits for a claim, which takes a slot (memflow/store/flow.py).
+LOCAL_OWNER = """(SELECT CASE WHEN %(owner)s::text IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM {s}.queue_limits l WHERE l.queue = %(queue)s)
+    THEN %(owner)s::text END AS owner)"""
+
+
+def notify_freed(rel: str) -> str:
+    """SQL (a count): NOTIFY the queues of relation ``rel`` (column ``task_queue``) that have
+    limits, whose work just freed a slot, so their waiting work is claimed at once."""
+    return f"""(SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || l.queue)
+                         FROM {{s}}.queue_limits l
+                        WHERE l.queue IN (SELECT task_queue FROM {rel})) freed)"""
+
 
 # The values a run of a reused id is archived with: as it was, or — when a start with
 # ``id_conflict_policy="terminate_existing"`` replaces it while live — terminated.
@@ -67,7 +84,8 @@ _ARCHIVED = """c.workflow_id, c.run_id, c.name, c.task_queue,
     CASE WHEN d.action = 'terminate' THEN {s}.clock() ELSE c.completed_at END,
     c.expire_seconds,
     CASE WHEN d.action = 'terminate'
-         THEN {s}.clock() + c.expire_seconds * interval '1 second' ELSE c.expire_at END"""
+         THEN {s}.clock() + c.expire_seconds * interval '1 second' ELSE c.expire_at END,
+    c.concurrency_key"""
 
 # What a start does with the id, decided on the current row locked ``FOR UPDATE`` (``held``), so
 # racing starts of one id are serialised by the row and each decides on the latest run:
@@ -155,13 +173,17 @@ _UP_HEAD = """
 up AS (
     INSERT INTO {s}.workflows AS cur (workflow_id, run_id, name, task_queue, status, args,
         entity_type, search, config, signal_in, parent_id, parent_run_id, parent_dim,
-        parent_idx, expire_seconds, expire_at, trace)
-    SELECT %(workflow_id)s, %(run_id)s, %(name)s, %(task_queue)s, %(status)s, %(args)s,
+        parent_idx, expire_seconds, expire_at, trace, concurrency_key)
+    SELECT %(workflow_id)s, %(run_id)s, %(name)s, %(task_queue)s,
+        -- a start into a queue with limits (or debounced) waits for admission by a claim
+        CASE WHEN %(status)s = 'running' AND (%(debounce)s::float8 IS NOT NULL OR EXISTS (
+                  SELECT 1 FROM {s}.queue_limits l WHERE l.queue = %(task_queue)s))
+             THEN 'pending' ELSE %(status)s END, %(args)s,
         %(entity_type)s, %(search)s, %(config)s, %(signal_in)s, %(parent_id)s,
         %(parent_run_id)s, %(parent_dim)s, %(parent_idx)s, %(expire)s,
         CASE WHEN %(pending)s::float8 IS NULL THEN NULL
              ELSE {s}.clock() + %(pending)s::float8 * interval '1 second' END,
-        %(trace)s::jsonb
+        %(trace)s::jsonb, %(concurrency_key)s
       FROM decide WHERE decide.action IN ('insert', 'replace', 'terminate')
 """
 
@@ -174,7 +196,7 @@ _UP_REUSE = """    ON CONFLICT (workflow_id) DO UPDATE SET
         parent_dim = EXCLUDED.parent_dim, parent_idx = EXCLUDED.parent_idx,
         created_at = {s}.clock(), updated_at = {s}.clock(), completed_at = NULL,
         expire_seconds = EXCLUDED.expire_seconds, expire_at = EXCLUDED.expire_at,
-        trace = EXCLUDED.trace
+        trace = EXCLUDED.trace, concurrency_key = EXCLUDED.concurrency_key
       WHERE cur.run_id = (SELECT old_run_id FROM decide)
         AND (SELECT action FROM decide) IN ('replace', 'terminate')
 """
@@ -182,12 +204,14 @@ _UP_REUSE = """    ON CONFLICT (workflow_id) DO UPDATE SET
 _UP_TAIL = """    RETURNING run_id, task_queue, status, workflow_id, name, args, config, trace
 ),
 first_pass AS (
-    INSERT INTO {s}.tasks (queue, kind, run_id, dim, payload)
+    INSERT INTO {s}.tasks (queue, kind, run_id, dim, payload, priority, ckey, gate, visible_at)
     SELECT task_queue, 'w', run_id, '',
            jsonb_build_object('start', jsonb_build_object(
                'workflow_id', workflow_id, 'name', name, 'args', args, 'config', config,
-               'trace', trace, 'at', extract(epoch FROM {s}.clock())))
-      FROM up WHERE status = 'running'
+               'trace', trace, 'at', extract(epoch FROM {s}.clock()))),
+           %(priority)s, %(concurrency_key)s, status = 'pending',
+           {s}.clock() + coalesce(%(debounce)s::float8, 0) * interval '1 second'
+      FROM up WHERE status = 'running' OR %(status)s = 'running'
     RETURNING queue
 ),
 deadline AS (
@@ -260,7 +284,9 @@ def start_params(*, workflow_id: str, run_id: str, name: str, task_queue: str, a
                  pending: float | None = None, trace_json: str | None = None,
                  id_reuse_policy: str = "allow_duplicate", id_conflict_policy: str = "fail",
                  terminate_error_json: str | None = None, timeout: float | None = None,
-                 timeout_payload_json: str | None = None) -> dict[str, Any]:
+                 timeout_payload_json: str | None = None, priority: int = 0,
+                 concurrency_key: str | None = None,
+                 debounce: float | None = None) -> dict[str, Any]:
     """The parameters of the ``START`` fragment, the one place they are named: every caller
     (client starts, child starts, schedule ticks) builds them here, so a new parameter of the
     statement cannot be forgotten by one of them. The parent's columns are set by ``child``.
@@ -273,4 +299,5 @@ def start_params(*, workflow_id: str, run_id: str, name: str, task_queue: str, a
             "parent_dim": None, "parent_idx": None, "expire": expire, "pending": pending,
             "trace": trace_json, "id_reuse_policy": id_reuse_policy,
             "id_conflict_policy": id_conflict_policy, "terminate_error": terminate_error_json,
-            "timeout": timeout, "timeout_payload": timeout_payload_json}
+            "timeout": timeout, "timeout_payload": timeout_payload_json,
+            "priority": priority, "concurrency_key": concurrency_key, "debounce": debounce}

@@ -6,6 +6,7 @@ from memflow.store.admin import AdminQueries
 from memflow.store.base import Store
 from memflow.store.control import ControlQueries
 from memflow.store.entity import EntityQueries
+from memflow.store.flow import FlowQueries
 from memflow.store.history import HistoryQueries
 from memflow.store.messages import MessageQueries
 from memflow.store.observe import ObserveQueries
@@ -29,7 +30,8 @@ class NamespaceStore:
     events from outside), ``updates`` and ``queries`` (message passing), ``entity``,
     ``search``, ``sql_search``, ``schedules``, ``poison`` (tasks parked after repeated
     crashes), ``observe``, ``admin`` (counts, pruning), ``history`` (a run's recorded
-    steps, for ``fetch_history``) and ``control`` (cancellation, workflow timeouts)."""
+    steps, for ``fetch_history``), ``control`` (cancellation, workflow timeouts) and
+    ``queues`` (flow control: queue limits and figures)."""
 
     def __init__(self, store: Store, namespace: str):
         self.scope = Scope(store, namespace)
@@ -51,6 +53,7 @@ class NamespaceStore:
         self.admin = AdminQueries(self.scope)
         self.history = HistoryQueries(self.scope)
         self.control = ControlQueries(self.scope)
+        self.queues = FlowQueries(self.scope)
 
     @classmethod
     async def open(cls, store: Store, namespace: str) -> NamespaceStore:

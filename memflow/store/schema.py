@@ -234,6 +234,36 @@ ALTER TABLE {s}.steps ADD COLUMN attempts int;
 -- it, on any worker, joins the starter's trace (memflow.observe); NULL when not traced.
 ALTER TABLE {s}.workflows ADD COLUMN trace jsonb;
 """),
+    (10, """
+-- Flow control (memflow/store/flow.py). One row per queue with limits; no row, no limits.
+CREATE TABLE {s}.queue_limits (
+    queue               text PRIMARY KEY,
+    concurrency         int CHECK (concurrency > 0),
+    per_key_concurrency int CHECK (per_key_concurrency > 0),
+    rate_count          int CHECK (rate_count > 0),
+    rate_seconds        float8 CHECK (rate_seconds > 0),
+    updated_at          timestamptz NOT NULL DEFAULT {s}.clock(),
+    CHECK ((rate_count IS NULL) = (rate_seconds IS NULL))
+);
+-- The starts of a rate-limited queue within its period (a sliding-window log, pruned by the
+-- claim statement itself).
+CREATE TABLE {s}.queue_starts (
+    queue text NOT NULL,
+    at    timestamptz NOT NULL
+);
+CREATE INDEX queue_starts_by_queue ON {s}.queue_starts (queue, at);
+-- priority: higher is claimed first; ckey: the concurrency key; gate: claiming this task
+-- takes a slot of its queue's limits (a workflow's first pass until it is admitted; set on
+-- activities of a limited queue).
+ALTER TABLE {s}.tasks ADD COLUMN priority int NOT NULL DEFAULT 0,
+                      ADD COLUMN ckey text,
+                      ADD COLUMN gate boolean NOT NULL DEFAULT false;
+ALTER TABLE {s}.workflows ADD COLUMN concurrency_key text;
+ALTER TABLE {s}.runs ADD COLUMN concurrency_key text;
+-- Running workflows per concurrency key (only keyed ones: unkeyed runs cost no entry).
+CREATE INDEX workflows_running_keys ON {s}.workflows (task_queue, concurrency_key)
+    WHERE status = 'running' AND concurrency_key IS NOT NULL;
+"""),
     (13, """
 -- Updates sent to a run (message passing): requested by a client, accepted by the pass that
 -- admits them into the main thread's history (applied in ``seq`` order), then completed or

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from memflow.store.flow import claim_limited
 from memflow.store.fragments import live_threads
 from memflow.store.scope import Part
 
@@ -27,32 +28,101 @@ class Task:
     failures: int = 0  # engine failures of the task so far (see poison.py)
 
 
+@dataclass
+class Claimed:
+    """What a claim took (``tasks``), and in how many seconds the next rate token of one of
+    its limited queues frees (``token_in``, None: no wait)."""
+
+    tasks: list[Task]
+    token_in: float | None = None
+
+
+# The queues of ``%(queues)s`` that have limits (an InitPlan: evaluated once per statement).
+_LIMITED = "ARRAY(SELECT queue FROM {s}.queue_limits WHERE queue = ANY(%(queues)s))"
+
+# The claim of every worker, from the queues it believes have no limits: as cheap as a claim
+# with no flow control at all. A queue that has limits is skipped even if the worker does not
+# know it yet (``flow.claim_limited`` claims its work). ``gate`` is returned as it was: a
+# gated first pass claimed here (debounced, or its queue lost its limits) is then admitted.
+_CLAIM = f"""UPDATE {{s}}.tasks t
+   SET lease_owner = %(owner)s, attempts = t.attempts + 1,
+       visible_at = {{s}}.clock() + %(lease)s::float8 * interval '1 second'
+ WHERE t.id IN (SELECT id FROM {{s}}.tasks
+                 WHERE queue = ANY(%(queues)s) AND visible_at <= {{s}}.clock()
+                   AND queue <> ALL({_LIMITED})
+                 ORDER BY priority DESC, visible_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+RETURNING t.id, t.queue, t.kind, t.run_id, t.dim, t.idx, t.payload, t.attempts, t.wake,
+          {{s}}.clock() AS now, t.failures, t.gate"""
+
+# Admit the runs of gated first passes this owner just claimed: they become running.
+_ADMIT = """WITH t AS (
+    UPDATE {s}.tasks SET gate = false
+     WHERE id = ANY(%(ids)s) AND lease_owner = %(owner)s AND gate RETURNING run_id)
+UPDATE {s}.workflows w SET status = 'running', updated_at = {s}.clock()
+  FROM t WHERE w.run_id = t.run_id AND w.status = 'pending'"""
+
+# When the next task of the queues is due, not counting due work of limited queues that waits
+# for a slot (a NOTIFY announces a freed slot, a claim's token_in the next rate token), and
+# which of the queues have limits now.
+_NEXT_DUE = f"""SELECT extract(epoch FROM min(visible_at) - {{s}}.clock())::float8 AS due,
+       {_LIMITED} AS limited
+  FROM {{s}}.tasks WHERE queue = ANY(%(queues)s)
+   AND (queue <> ALL({_LIMITED}) OR visible_at > {{s}}.clock() OR NOT (kind = 'a' OR gate))"""
+
+
 class TaskQueries(Part):
     """Queue statements of a namespace."""
 
 
     async def claim(self, queues: list[str], owner: str, lease: float, limit: int) -> list[Task]:
-        """Lease up to ``limit`` visible tasks of ``queues`` (oldest first, skipping locked)."""
-        sql = self.sql("""UPDATE {s}.tasks t
-   SET lease_owner = %(owner)s, attempts = t.attempts + 1,
-       visible_at = {s}.clock() + %(lease)s::float8 * interval '1 second'
- WHERE t.id IN (SELECT id FROM {s}.tasks
-                 WHERE queue = ANY(%(queues)s) AND visible_at <= {s}.clock()
-                 ORDER BY visible_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
-RETURNING t.id, t.queue, t.kind, t.run_id, t.dim, t.idx, t.payload, t.attempts, t.wake,
-          {s}.clock() AS now, t.failures""")
-        rows = await self.store.fetch(sql, {"owner": owner, "lease": lease, "queues": queues,
-                                            "limit": limit})
-        rows.sort(key=lambda r: r["id"])
-        return [Task(**r) for r in rows]
+        """Lease up to ``limit`` visible tasks of ``queues`` (highest priority first, then
+        oldest, skipping locked), within the limits of the queues that have any."""
+        return (await self.claim_flow(queues, owner, lease, limit,
+                                      (await self.wake_plan(queues))[1])).tasks
+
+    async def claim_flow(self, queues: list[str], owner: str, lease: float, limit: int,
+                         limited: list[str]) -> Claimed:
+        """``claim``, given which of ``queues`` have limits (``limited``, as last seen by
+        ``wake_plan``; when it is out of date, a limited queue is skipped until it is
+        refreshed, never claimed from without its limits). Also says when the next rate
+        token of a limited queue frees.
+
+        One statement claims from the others, as cheaply as with no flow control; the work
+        of the limited ones is claimed by ``flow.claim_limited`` (their limit rows locked,
+        slots counted)."""
+        out = Claimed([])
+        free = [q for q in queues if q not in limited] if limited else queues
+        if free:
+            rows = await self.store.fetch(self.sql(_CLAIM), {
+                "owner": owner, "lease": lease, "queues": free, "limit": limit})
+            gated = [r["id"] for r in rows if r.pop("gate")]
+            if gated:
+                await self.store.fetch(self.sql(_ADMIT), {"ids": gated, "owner": owner})
+            out.tasks = [Task(**r) for r in rows]
+        room = limit - len(out.tasks)
+        if limited and room > 0:
+            for r in await claim_limited(self, limited, owner, lease, room):
+                token_in = r.pop("token_in")
+                if r["id"] is not None:
+                    out.tasks.append(Task(**r))
+                elif token_in is not None:
+                    wait = max(0.0, float(token_in))
+                    out.token_in = wait if out.token_in is None else min(out.token_in, wait)
+            out.tasks.sort(key=lambda t: t.id)
+        return out
+
+    async def wake_plan(self, queues: list[str]) -> tuple[float | None, list[str]]:
+        """Seconds until the next task of ``queues`` becomes visible (None when there is none;
+        due work of limited queues that waits for a slot or a token does not count), and
+        which of the queues have limits now."""
+        rows = await self.store.fetch(self.sql(_NEXT_DUE), {"queues": queues})
+        due = rows[0]["due"] if rows else None
+        limited = sorted(rows[0]["limited"] or []) if rows else []
+        return (None if due is None else max(0.0, float(due))), limited
 
     async def next_due(self, queues: list[str]) -> float | None:
-        """Seconds until the next task of ``queues`` becomes visible (None when there is none)."""
-        sql = self.sql("""SELECT extract(epoch FROM min(visible_at) - {s}.clock())::float8 AS due
-  FROM {s}.tasks WHERE queue = ANY(%(queues)s)""")
-        rows = await self.store.fetch(sql, {"queues": queues})
-        due = rows[0]["due"] if rows else None
-        return None if due is None else max(0.0, float(due))
+        """Seconds until the next task of ``queues`` becomes visible (see ``wake_plan``)."""
+        return (await self.wake_plan(queues))[0]
 
     async def extend(self, ids: list[int], owner: str, lease: float) -> set[int]:
         """Extend the leases this owner still holds; returns the ids extended. Rows another
@@ -146,7 +216,11 @@ woken AS (
                          %(task_ids)s::bigint[]) AS k(run_id, dim, idx, task_id)
             WHERE k.task_id <> ALL(ARRAY(SELECT id FROM owned_tasks))))
     RETURNING s.run_id, s.dim, s.idx, r.hold),
-gone AS (DELETE FROM {{s}}.tasks WHERE id = ANY(ARRAY(SELECT id FROM owned_tasks))),
+-- a settled activity frees a slot of its queue when it has limits: NOTIFY it (in RETURNING:
+-- the CTE runs unreferenced)
+gone AS (DELETE FROM {{s}}.tasks t WHERE id = ANY(ARRAY(SELECT id FROM owned_tasks))
+         RETURNING CASE WHEN EXISTS (SELECT 1 FROM {{s}}.queue_limits l WHERE l.queue = t.queue)
+                        THEN pg_notify(%(channel)s, 'q:' || t.queue) END),
 threads_woken AS (
     SELECT run_id, dim, bool_and(hold) AS hold, array_agg(idx ORDER BY idx) AS idxs
       FROM woken GROUP BY run_id, dim),

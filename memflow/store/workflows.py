@@ -55,6 +55,20 @@ class WorkflowQueries(Part):
                 return "duplicate", None
         raise RuntimeError(f"start of {params['workflow_id']!r} kept losing races")
 
+    async def start_debounced(self, params: dict[str, Any]) -> str | None:
+        """Start a debounced run (``params["debounce"]`` seconds): a run of the id that has
+        not started yet (pending: in its debounce window, or waiting for a slot) takes the new
+        args and priority, and its window starts again; else a new run starts, pending for the
+        window. Returns the run's id; None when a started live run holds the id."""
+        for _ in range(2):  # a racing start may create or start the run in between
+            rows = await self.store.fetch(self.sql(_DEBOUNCE), params)
+            if rows:
+                return str(rows[0]["run_id"])
+            how, bound = await self.start(params)
+            if how != "duplicate":
+                return bound
+        return None
+
     async def get(self, workflow_id: str, run_id: str | None = None) -> dict[str, Any] | None:
         """The latest run of ``workflow_id`` (or its run ``run_id``, archived ones included),
         or None."""
@@ -140,6 +154,22 @@ UPDATE {s}.tasks SET lease_owner = NULL,
         return list(await self.store.fetch(self.sql(_LIST), {
             "status": status, "queue": queue, "name": name, "limit": limit, "offset": offset}))
 
+
+# A debounced start onto a run that has not started: its first pass is still gated and
+# unclaimed (a claim holding the task makes this wait, then find it claimed: no row).
+_DEBOUNCE = """WITH t AS (
+    UPDATE {s}.tasks t
+       SET visible_at = {s}.clock() + %(debounce)s::float8 * interval '1 second',
+           payload = jsonb_set(t.payload, '{start,args}', %(args)s::jsonb),
+           priority = %(priority)s, ckey = %(concurrency_key)s
+      FROM {s}.workflows w
+     WHERE w.workflow_id = %(workflow_id)s AND w.status = 'pending' AND t.run_id = w.run_id
+       AND t.kind = 'w' AND t.dim = '' AND t.gate AND t.lease_owner IS NULL
+    RETURNING t.run_id)
+UPDATE {s}.workflows w SET args = %(args)s::jsonb, concurrency_key = %(concurrency_key)s,
+       updated_at = {s}.clock()
+  FROM t WHERE w.run_id = t.run_id
+RETURNING w.run_id"""
 
 _LIST = "SELECT " + WORKFLOW_COLUMNS + """ FROM {s}.workflows
  WHERE (%(status)s::text IS NULL OR status = %(status)s)

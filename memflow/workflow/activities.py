@@ -13,7 +13,7 @@ from memflow import payload, registry
 from memflow.commands import ActivityCall
 from memflow.durations import parse_duration
 from memflow.engine.thread import current_thread
-from memflow.ids import check_queue
+from memflow.ids import check_concurrency_key, check_priority, check_queue
 from memflow.observe import tracing
 from memflow.retry import RetryPolicy
 from memflow.workflow.context import WorkflowContext
@@ -26,8 +26,11 @@ class ActivityProxy:
     """Attribute access gives a callable per activity; each call is one durable step."""
 
     def __init__(self, known: dict[str, Callable[..., Any]], task_queue: str | None,
-                 policy: RetryPolicy, timeout: float | None, heartbeat: float | None):
+                 policy: RetryPolicy, timeout: float | None, heartbeat: float | None,
+                 priority: int = 0, concurrency_key: str | None = None):
         self._known = known
+        self._priority = priority
+        self._concurrency_key = concurrency_key
         self._task_queue = task_queue
         self._policy = policy
         self._timeout = timeout
@@ -92,8 +95,8 @@ class ActivityProxy:
             body["trace"] = tracing.thread_carrier(thread)
         task_payload = payload.dumps(body)
         task_payload = task_payload[:-1] + ',"args":' + args_json + "}"
-        return thread.call(ActivityCall(thread.counter, name, f"{queue}-activity", task_payload),
-                           decode)
+        return thread.call(ActivityCall(thread.counter, name, f"{queue}-activity", task_payload,
+                                        None, self._priority, self._concurrency_key), decode)
 
 
 def _start_eagerly(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any],
@@ -154,19 +157,25 @@ class _Resumed:
 
 def proxy_activities(activities: Any = None, *, task_queue: str | None = None,
                      retry_policy: Any = None, start_to_close_timeout: Any = None,
-                     heartbeat_timeout: Any = None) -> Any:
+                     heartbeat_timeout: Any = None, priority: int = 0,
+                     concurrency_key: str | None = None) -> Any:
     """A proxy whose methods run activities durably through the ``<task_queue>-activity`` topic.
 
     ``activities`` (a dict, list, class, object or module) registers the functions in this
     process and gives the proxy their return types. May be called at module level or inside a
-    workflow; calling an activity only works inside a workflow.
+    workflow; calling an activity only works inside a workflow. ``priority`` (higher first)
+    and ``concurrency_key`` place its calls in the activity queue's flow control
+    (docs/flow-control.md).
     """
     if task_queue is not None:
         check_queue(task_queue)
+    check_priority(priority)
+    check_concurrency_key(concurrency_key)
     known = registry.register_activities(activities, task_queue) if activities is not None else {}
     policy = RetryPolicy.of(retry_policy)
     timeout = (parse_duration(start_to_close_timeout, "start_to_close_timeout")
                if start_to_close_timeout is not None else None)
     heartbeat = (parse_duration(heartbeat_timeout, "heartbeat_timeout")
                  if heartbeat_timeout is not None else None)
-    return ActivityProxy(known, task_queue, policy, timeout, heartbeat)
+    return ActivityProxy(known, task_queue, policy, timeout, heartbeat, priority,
+                         concurrency_key)
