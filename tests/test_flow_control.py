@@ -264,3 +264,15 @@ async def test_bad_values_change_nothing(namespace, client):
     assert await client.workflow.search("q", None, None, query={}) == []
     listed = await client.queue.list()
     assert [d.task_queue for d in listed] == ["q"]
+
+
+async def test_dashboard_queue_page_shows_limits(namespace, client):
+    from tests.dashboard_support import DashboardServer, http
+
+    await client.queue.configure("shop", concurrency=3, rate_limit=(5, "1 minute"))
+    await client.workflow.start(args=[], task_queue="shop", workflow_name="nobody_serves_it")
+    with DashboardServer() as server:
+        reply = await asyncio.to_thread(http, server.url("/queues", ns=namespace))
+    assert reply.status == 200 and "shop" in reply.body
+    assert "concurrency" in reply.body and "rate_limit" in reply.body
+    assert "per_key_concurrency" not in reply.body  # only the limits that are set

@@ -27,8 +27,9 @@ async def _limits(request: Request, queue: str) -> Any:
     if queues is None:
         return None
     with contextlib.suppress(Exception):
-        return getattr(await queues.describe(queue, namespace=chosen_namespace(request)),
-                       "limits", None)
+        limits = getattr(await queues.describe(queue, namespace=chosen_namespace(request)),
+                         "limits", None) or {}
+        return {k: v for k, v in limits.items() if v is not None} or None  # only those set
     return None
 
 
