@@ -73,6 +73,8 @@ async def main() -> None:
         charged.clear()
         first = await client.workflow.start(args=["first"], task_queue="shop",
                                             workflow_name=order)
+        while (await first.describe()).status != "running":  # admitted: it holds the slot
+            await asyncio.sleep(0.02)
         waiting = [await client.workflow.start(args=[oid], task_queue="shop",
                                                workflow_name=order, priority=prio)
                    for oid, prio in [("regular-1", 0), ("vip-1", 10), ("regular-2", 0),
