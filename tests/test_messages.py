@@ -223,3 +223,15 @@ async def test_racing_updates_from_many_callers_each_run_once(client: Client, ds
     # the order of acceptance is the history's: handlers ran in the order of their steps
     by_step = await sql(f'SELECT result FROM "{namespace}".updates ORDER BY idx')
     assert [r[0] for r in by_step] == list(range(1, 21))
+
+
+async def test_pruning_a_run_drops_its_updates(client: Client, dsn: str, namespace: str) -> None:
+    await Worker.create(connection=dsn, task_queue="msg", workflow=cart, namespace=namespace)
+    handle = await client.workflow.start(args=[5], task_queue="msg", workflow_name="cart")
+    await handle.update("add", "x")
+    await handle.update("close")
+    await handle.result(timeout=10)
+    assert await sql(f'SELECT count(*) FROM "{namespace}".updates') == [(2,)]
+    ns = await client._namespace(namespace)
+    assert (await ns.admin.prune_batch(0.0, 10))["workflows"] == 1
+    assert await sql(f'SELECT count(*) FROM "{namespace}".updates') == [(0,)]

@@ -46,7 +46,9 @@ gone_archived AS (DELETE FROM {{s}}.runs w USING archived v WHERE w.run_id = v.r
 gone AS (SELECT run_id FROM gone_current UNION ALL SELECT run_id FROM gone_archived),
 st AS (DELETE FROM {{s}}.steps WHERE run_id IN (SELECT run_id FROM gone) RETURNING 1),
 th AS (DELETE FROM {{s}}.threads WHERE run_id IN (SELECT run_id FROM gone) RETURNING 1),
-tk AS (DELETE FROM {{s}}.tasks WHERE run_id IN (SELECT run_id FROM gone) RETURNING 1)
+tk AS (DELETE FROM {{s}}.tasks WHERE run_id IN (SELECT run_id FROM gone) RETURNING 1),
+-- a run's update requests go with it (a data-modifying CTE runs unreferenced)
+up AS (DELETE FROM {{s}}.updates WHERE run_id IN (SELECT run_id FROM gone))
 SELECT (SELECT count(*) FROM gone) AS workflows, (SELECT count(*) FROM st) AS steps,
        (SELECT count(*) FROM th) AS threads, (SELECT count(*) FROM tk) AS tasks"""
 
