@@ -131,18 +131,24 @@ class Consumer:
         """Look for work now (as a NOTIFY naming one of the queues would)."""
         self._wake.set()
 
-    def reserve(self, wanted: int) -> int:
+    def reserve(self, wanted: int, handover: int = 0) -> int:
         """Promise up to ``wanted`` of this consumer's free slots to tasks about to be created
         leased to it and then ``spawn``-ed; returns how many it promised (give back the unused
-        ones with ``unreserve``). So work a pass schedules for itself (a wide ``gather`` of
-        activities) never puts more than ``concurrency`` tasks in flight here: the rest waits
-        in the queue, for any worker."""
-        granted = max(0, min(wanted, self.concurrency - len(self.inflight) - self.reserved))
-        self.reserved += granted
-        return granted
+        ones with ``unreserve``). ``handover`` counts slots the caller is about to free (the
+        task it is handling, which ends once its pass has committed), so the common step —
+        a pass that schedules one activity and ends — keeps its fast path on a busy worker.
+        So work a pass schedules for itself (a wide ``gather`` of activities) never puts much
+        more than ``concurrency`` tasks in flight here: the rest waits in the queue, for any
+        worker."""
+        handed = min(wanted, handover)  # already counted in ``inflight``
+        extra = max(0, min(wanted - handed, self.concurrency - len(self.inflight)
+                           - self.reserved))
+        self.reserved += extra
+        return handed + extra
 
     def unreserve(self, count: int) -> None:
-        """Give back ``count`` promised slots (their tasks were spawned, or not created)."""
+        """Give back ``count`` promised slots beyond the handed-over ones (their tasks were
+        spawned, or not created)."""
         self.reserved = max(0, self.reserved - count)
 
     def spawn(self, task: Task) -> None:

@@ -58,7 +58,7 @@ class PassRunner:
                  cache: ThreadCache, make_main: MainFactory, *, owner: str = "",
                  lease: float = 30.0, local_queues: frozenset[str] = frozenset(),
                  spawn: Callable[[Task], None] | None = None,
-                 reserve: Callable[[int], int] | None = None,
+                 reserve: Callable[[int, int], int] | None = None,
                  unreserve: Callable[[int], None] | None = None,
                  on_nondeterminism: str = "retry", failure_backoff: float = 1.0):
         if on_nondeterminism not in ON_NONDETERMINISM:
@@ -172,8 +172,8 @@ class PassRunner:
                     if outcome.refused is None:
                         self._start_local(outcome.local)
                 finally:
-                    if promised and self.unreserve is not None:
-                        self.unreserve(promised)
+                    if promised > 1 and self.unreserve is not None:
+                        self.unreserve(promised - 1)  # the handed-over slot was not reserved
                 if outcome.refused is None:
                     assert outcome.version is not None
                     thread.version = outcome.version
@@ -274,7 +274,9 @@ class PassRunner:
                      if isinstance(c, ActivityCall) and c.task_queue in self.local_queues)
         if not wanted:
             return commands, 0
-        promised = self.reserve(wanted) if self.reserve is not None else wanted
+        # the slot of the task this pass runs under (its own, or the activity's whose result
+        # resumed it) frees when the pass ends: hand it over
+        promised = self.reserve(wanted, 1) if self.reserve is not None else wanted
         local = LocalLease(self.owner, self.lease)
         out: list[Command] = []
         left = promised
