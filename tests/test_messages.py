@@ -235,3 +235,31 @@ async def test_pruning_a_run_drops_its_updates(client: Client, dsn: str, namespa
     ns = await client._namespace(namespace)
     assert (await ns.admin.prune_batch(0.0, 10))["workflows"] == 1
     assert await sql(f'SELECT count(*) FROM "{namespace}".updates') == [(0,)]
+
+
+async def cancellable() -> str:
+    state = {"stop": False}
+
+    async def slow() -> str:
+        await workflow.sleep_for(60)
+        return "slept"
+
+    workflow.on_update("slow", slow)
+    workflow.on_update("stop", lambda: state.update(stop=True))
+    try:
+        await workflow.wait_condition(lambda: state["stop"])
+    except asyncio.CancelledError:
+        return "cancelled, cleaned up"
+    return "stopped"
+
+
+async def test_a_running_handler_fails_its_update_when_the_run_is_cancelled(
+        client: Client, dsn: str, namespace: str) -> None:
+    await Worker.create(connection=dsn, task_queue="cx", workflow=cancellable,
+                        namespace=namespace)
+    handle = await client.workflow.start(args=[], task_queue="cx", workflow_name="cancellable")
+    uh = await handle.start_update("slow")
+    await handle.cancel("enough")
+    with pytest.raises(UpdateFailedError, match="cancelled"):
+        await uh.result(timeout=10)
+    assert await handle.result(timeout=10) == "cancelled, cleaned up"

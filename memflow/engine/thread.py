@@ -11,44 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-import inspect
 import random as _random
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from memflow import payload
-from memflow.commands import AcceptUpdate, Command, FinishUpdate, PatchMarker
+from memflow.commands import Command, PatchMarker
 from memflow.engine.loop import WorkflowLoop
-from memflow.errors import (
-    NonDeterminismError,
-    WorkflowInterruption,
-    error_from_dict,
-    error_to_dict,
-)
+from memflow.engine.messaging import MessagePassing, ReadOnlyError, UpdateRequest, _current
+from memflow.errors import NonDeterminismError, WorkflowInterruption, error_from_dict
 from memflow.store import Thread
 from memflow.store.control import CANCEL_MARKER
 
-_current: contextvars.ContextVar[ThreadRun | None] = contextvars.ContextVar(
-    "memflow_thread", default=None)
-
-
 __all__ = ["NonDeterminismError", "Pending", "ReadOnlyError", "ThreadRun", "UpdateRequest",
            "current_thread"]
-
-
-class ReadOnlyError(RuntimeError):
-    """Code that may only read the workflow's state (a query handler, an update validator, a
-    ``wait_condition`` predicate) called a durable API."""
-
-
-@dataclass(frozen=True)
-class UpdateRequest:
-    """An update to admit into a main thread: its id, handler name and arguments."""
-
-    update_id: str
-    name: str
-    args: list[Any]
 
 
 def current_thread(what: str = "this call") -> ThreadRun:
@@ -69,7 +45,7 @@ class Pending:
 
 
 @dataclass
-class ThreadRun:
+class ThreadRun(MessagePassing):
     """The live state of one workflow thread on a worker."""
 
     ref: Thread
@@ -168,15 +144,8 @@ class ThreadRun:
     def _deliver(self, idxs: list[int], record: bool, admits: list[int] | None = None) -> None:
         self.deliveries += 1
         for idx in admits or ():  # replayed admissions of updates, in their recorded order
-            rec = self.history[idx]
-            # no handler for it now, or the code is elsewhere: the pass fails (see runner)
-            if rec.get("name") not in self.update_handlers or self.counter != idx:
-                self._diverged(idx, rec, {"kind": "update", "name": None})
+            if not self._admit_recorded(idx):
                 return
-            self.next_slot("update", rec.get("name"))
-            doc = rec.get("result") or {}
-            self._start_update(str(doc.get("update_id")), str(rec.get("name")),
-                               list(doc.get("args") or []))
         for idx in idxs:
             pend = self.pending.pop(idx)
             if idx != CANCEL_MARKER:
@@ -192,91 +161,11 @@ class ThreadRun:
                 fut = self.pending.pop(idx).future
                 if not fut.done():
                     fut.cancel(self.cancel_reason.get("message"))
+            for _pred, fut in self.conditions:  # and so does every wait_condition
+                if not fut.done():
+                    fut.cancel(self.cancel_reason.get("message"))
+            self.conditions.clear()
         self._run_loop()
-
-    def _run_loop(self) -> None:
-        """Run until blocked; then, while some ``wait_condition`` predicate became true,
-        release its waiter and run again."""
-        self.loop.run_until_blocked()
-        while self.conditions and self.nondeterminism is None:
-            fired = False
-            for cond in list(self.conditions):
-                pred, fut = cond
-                if fut.done():
-                    self.conditions.remove(cond)
-                    continue
-                try:
-                    ok = self.read(pred, (), "a wait_condition predicate")
-                except Exception as exc:
-                    ok, fired = True, True
-                    fut.set_exception(exc)
-                if ok:
-                    self.conditions.remove(cond)
-                    if not fut.done():
-                        fut.set_result(True)
-                    fired = True
-            if not fired:
-                return
-            self.loop.run_until_blocked()
-
-    def read(self, fn: Callable[..., Any], args: Any, what: str) -> Any:
-        """Call ``fn(*args)`` as read-only code of this thread (a query handler, an update
-        validator, a predicate): a durable call inside raises ``ReadOnlyError``."""
-        outer = self.read_only
-        self.read_only = what
-        token = _current.set(self)
-        try:
-            out = fn(*args)
-            if inspect.isawaitable(out):
-                if inspect.iscoroutine(out):
-                    out.close()
-                raise ReadOnlyError(f"{what} must be a plain function (def), not async")
-            return out
-        finally:
-            _current.reset(token)
-            self.read_only = outer
-
-    def admit(self, updates: list[UpdateRequest]) -> None:
-        """Admit accepted updates as one live delivery: each takes the next step slot, in
-        order, and its handler starts; the steps record the delivery, so a replay admits them
-        at the very same point."""
-        self.deliveries += 1
-        for u in updates:
-            idx, _ = self.next_slot("update", u.name)
-            args_json = payload.dumps(u.args, f"arguments of update {u.name!r}")
-            self.history[idx] = {"idx": idx, "kind": "update", "name": u.name, "status": "done",
-                                 "result": {"update_id": u.update_id, "args": u.args},
-                                 "error": None, "seq": self.deliveries}
-            self.commands.append(AcceptUpdate(idx, u.update_id, u.name, args_json,
-                                              self.deliveries))
-            self._start_update(u.update_id, u.name, u.args)
-        self._run_loop()
-
-    def _start_update(self, update_id: str, name: str, args: list[Any]) -> None:
-        fn = self.update_handlers[name][0]
-        ctx = contextvars.copy_context()
-        ctx.run(_current.set, self)
-        self.loop.create_task(self._run_update(update_id, name, fn, args), context=ctx)
-
-    async def _run_update(self, update_id: str, name: str, fn: Callable[..., Any],
-                          args: list[Any]) -> None:
-        """Run an update's handler, then record its outcome as the thread's next step (a
-        divergence from the history inside it fails the pass, not the update)."""
-        status: Any = "done"
-        result_json = error_json = None
-        try:
-            out = fn(*payload.decode_args(fn, args))
-            if inspect.isawaitable(out):
-                out = await out
-            result_json = payload.dumps(out, f"result of update {name!r}")
-        except Exception as exc:
-            if self.nondeterminism is not None:
-                return
-            status, error_json = "failed", payload.dumps(error_to_dict(exc), "error")
-        idx, rec = self.next_slot("update_done", name)
-        if rec is None:
-            self.commands.append(FinishUpdate(idx, update_id, name, status, result_json,
-                                              error_json))
 
     def _done(self) -> bool:
         return self.task is not None and self.task.done()
