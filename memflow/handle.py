@@ -225,6 +225,8 @@ class WorkflowHandle:
         await (await self._ns()).control.cancel(
             self.workflow_id, self._bound_run(), payload.dumps({"message": message}),
             payload.dumps({"message": message, "code": 499, "type": "CancelledError",
+                           "stack": ""}),
+            payload.dumps({"message": message, "code": 499, "type": "MemFlowCancelledError",
                            "stack": ""}))
 
     async def terminate(self, reason: str | None = None) -> None:

@@ -315,3 +315,11 @@ async def test_cancel_racing_the_first_passes(worker, client):
         await handles[-1].cancel()
     for handle in handles:
         await _assert_cancelled(handle)
+
+
+async def test_cancel_a_pending_run_ends_it(client, namespace):
+    handle = await client.workflow.start(args=[], task_queue="cx", workflow_name="cx_on_timer",
+                                         pending=60, run_timeout=120)
+    await handle.cancel("never mind")
+    await _assert_cancelled(handle)
+    assert await sql(f'SELECT count(*) FROM "{namespace}".tasks') == [(0,)]

@@ -71,8 +71,20 @@ unstarted AS (
        AND t.payload ? 'start'
     RETURNING t.run_id, t.dim),
 woken AS (SELECT run_id, dim FROM marker EXCEPT SELECT run_id, dim FROM unstarted),
+-- a run created pending (not run yet) has no code to clean up: it ends cancelled at once
+unborn AS (
+    UPDATE {{s}}.workflows SET status = 'cancelled', error = %(rerror)s::jsonb,
+           completed_at = {{s}}.clock(), updated_at = {{s}}.clock(),
+           expire_at = {{s}}.clock() + expire_seconds * interval '1 second'
+     WHERE workflow_id = %(target_id)s AND status = 'pending'
+       AND (%(target_run)s::text IS NULL OR run_id = %(target_run)s)
+    RETURNING workflow_id, run_id),
+unborn_tasks AS (DELETE FROM {{s}}.tasks WHERE run_id IN (SELECT run_id FROM unborn)),
 {WAKE.strip()}
-SELECT (SELECT count(DISTINCT run_id) FROM marker) AS cancelled,
+SELECT (SELECT count(DISTINCT run_id) FROM marker) + (SELECT count(*) FROM unborn)
+         AS cancelled,
+       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id)
+                                FROM unborn) u) AS notified_done,
        (SELECT count(*) FROM settled) AS settled,
        (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified,
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'c:' || run_id)
@@ -100,24 +112,29 @@ SELECT (SELECT count(*) FROM fin) AS timed_out,
        {notify_freed("fin")} AS freed"""
 
 
-def cancel_params(*, reason_json: str, cancel_error_json: str, target_id: str | None = None,
+def cancel_params(*, reason_json: str, cancel_error_json: str, run_error_json: str | None = None,
+                  target_id: str | None = None,
                   target_run: str | None = None, children_of: str | None = None,
                   channel: str) -> dict[str, Any]:
     """The parameters of the cancel statement: the target (a workflow id, optionally one of
-    its runs) or the parent whose exec_child children are cancelled."""
+    its runs) or the parent whose exec_child children are cancelled; ``run_error_json`` is
+    the error a run still ``pending`` (never run) ends with."""
     return {"target_id": target_id, "target_run": target_run, "children_of": children_of,
-            "reason": reason_json, "cerror": cancel_error_json, "channel": channel}
+            "reason": reason_json, "cerror": cancel_error_json, "rerror": run_error_json,
+            "channel": channel}
 
 
 class ControlQueries(Part):
     """Cancellation and workflow timeouts of a namespace."""
 
     async def cancel(self, workflow_id: str, run_id: str | None, reason_json: str,
-                     cancel_error_json: str) -> int:
+                     cancel_error_json: str, run_error_json: str) -> int:
         """Ask the live run of ``workflow_id`` (only run ``run_id`` if given) and its live
-        exec_child descendants to cancel; returns how many runs were newly asked."""
+        exec_child descendants to cancel (a run still ``pending`` ends ``cancelled`` at once,
+        with ``run_error_json``); returns how many runs were newly asked."""
         rows = await self.store.fetch(self.sql(_CANCEL), cancel_params(
             reason_json=reason_json, cancel_error_json=cancel_error_json,
+            run_error_json=run_error_json,
             target_id=workflow_id, target_run=run_id, channel=self.namespace))
         return int(rows[0]["cancelled"]) if rows else 0
 
