@@ -137,14 +137,17 @@ async def test_reuse_policies(dsn, namespace, client):
     assert (await start("stopped", "allow_duplicate_failed_only")).run_id != stopped.run_id
 
 
-async def test_racing_reuse_of_a_finished_id_one_wins(dsn, namespace, client):
+@pytest.mark.parametrize("policy", ["allow_duplicate", "allow_duplicate_failed_only",
+                                    "reject_duplicate"])
+async def test_racing_reuse_of_a_finished_id(dsn, namespace, client, policy):
     stopped = await client.workflow.start(args=[], task_queue="ip", workflow_name="ip_quick",
                                           workflow_id="raced", pending=60)
-    await stopped.interrupt(expire=0)
-    outcomes = await _race(dsn, namespace)
+    await stopped.interrupt(expire=0)  # an interrupted run counts as failed
+    outcomes = await _race(dsn, namespace, id_reuse_policy=policy)
     won = [o for o in outcomes if not isinstance(o, DuplicateJobError)]
-    assert len(won) == 1
-    assert await sql(f'SELECT count(*) FROM "{namespace}".runs') == [(1,)]
+    expected = 0 if policy == "reject_duplicate" else 1
+    assert len(won) == expected
+    assert await sql(f'SELECT count(*) FROM "{namespace}".runs') == [(expected,)]
 
 
 async def test_bad_policies(client):
