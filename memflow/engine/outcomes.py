@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from memflow.errors import MemFlowFatalError
+from typing import Any
+
+from memflow import payload
+from memflow.errors import MemFlowCancelledError, MemFlowFatalError, error_to_dict
 
 CANCELLED_MESSAGE = (
     "the workflow raised asyncio.CancelledError (a cancelled task or an explicit raise); "
@@ -14,3 +17,13 @@ def cancelled_by_workflow_code() -> MemFlowFatalError:
     engine interruption escape) while the engine was not stopping it: a fatal failure, never
     an interruption that would leave the run ``running`` with no task to move it."""
     return MemFlowFatalError(CANCELLED_MESSAGE)
+
+
+def cancelled_finish(workflow_id: str, dim: str, reason: dict[str, Any] | None
+                     ) -> tuple[str, str | None, str | None]:
+    """How a thread ends when its run's cancellation escaped it (``reason``: the cancel
+    marker's document): the main thread (``dim`` ``""``) ends the run ``cancelled``, a hook
+    thread fails; both with ``MemFlowCancelledError`` (499)."""
+    message = (reason or {}).get("message") or f"workflow {workflow_id} was cancelled"
+    error = payload.dumps(error_to_dict(MemFlowCancelledError(str(message))), "error")
+    return ("cancelled" if dim == "" else "failed", None, error)

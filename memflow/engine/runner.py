@@ -11,7 +11,7 @@ from memflow import observe, payload
 from memflow.commands import ActivityCall, Command, LocalLease
 from memflow.engine.cache import ThreadCache
 from memflow.engine.keylocks import KeyLocks
-from memflow.engine.outcomes import cancelled_by_workflow_code
+from memflow.engine.outcomes import cancelled_by_workflow_code, cancelled_finish
 from memflow.engine.results import ResultBatcher
 from memflow.engine.thread import ThreadRun, UpdateRequest
 from memflow.errors import (
@@ -358,7 +358,8 @@ class PassRunner:
         if thread.cancel_requested and not thread.closing and isinstance(
                 exc, WorkflowInterruption | asyncio.CancelledError | MemFlowCancelledError):
             # the run's cancellation escaped the workflow function: the run is cancelled
-            finish = _cancelled(thread)
+            finish = cancelled_finish(thread.ref.workflow_id, thread.ref.dim,
+                                      thread.cancel_reason)
         elif isinstance(exc, WorkflowInterruption) and not thread.closing:
             exc = cancelled_by_workflow_code()  # the engine did not stop this pass
         if finish is not None:
@@ -397,14 +398,6 @@ class PassRunner:
         observe.workflow_finished(thread, finish, outcome)
         self._start_local(outcome.local)
         return outcome
-
-
-def _cancelled(thread: ThreadRun) -> tuple[str, str | None, str | None]:
-    """How a thread ends when its run's cancellation escaped it: the main thread ends the run
-    as ``cancelled``, a hook thread fails; both with ``MemFlowCancelledError`` (499)."""
-    reason = (thread.cancel_reason or {}).get("message")
-    err = MemFlowCancelledError(str(reason or f"workflow {thread.ref.workflow_id} was cancelled"))
-    return ("cancelled" if thread.ref.dim == "" else "failed", None, _error_json(err))
 
 
 def _workflow_policy(thread: ThreadRun) -> RetryPolicy:

@@ -19,7 +19,8 @@ from typing import Any
 from memflow.commands import Command, PatchMarker
 from memflow.engine.loop import WorkflowLoop
 from memflow.engine.messaging import MessagePassing, ReadOnlyError, UpdateRequest, _current
-from memflow.errors import NonDeterminismError, WorkflowInterruption, error_from_dict
+from memflow.engine.settle import cancel_all, settle
+from memflow.errors import NonDeterminismError, WorkflowInterruption
 from memflow.store import Thread
 from memflow.store.control import CANCEL_MARKER
 
@@ -149,7 +150,7 @@ class ThreadRun(MessagePassing):
         for idx in idxs:
             pend = self.pending.pop(idx)
             if idx != CANCEL_MARKER:
-                _settle(pend, self.history[idx])
+                settle(pend.future, pend.decode, self.history[idx])
             if record:
                 self.undelivered.append((idx, self.deliveries))
         if CANCEL_MARKER in idxs:
@@ -157,13 +158,9 @@ class ThreadRun(MessagePassing):
             # (its results, should they come, are ignored); later calls run as usual
             reason = self.history[CANCEL_MARKER].get("result")
             self.cancel_reason = reason if isinstance(reason, dict) else {"message": reason}
-            for idx in sorted(self.pending):
-                fut = self.pending.pop(idx).future
-                if not fut.done():
-                    fut.cancel(self.cancel_reason.get("message"))
-            for _pred, fut in self.conditions:  # and so does every wait_condition
-                if not fut.done():
-                    fut.cancel(self.cancel_reason.get("message"))
+            cancel_all([self.pending.pop(i).future for i in sorted(self.pending)]
+                       + [fut for _pred, fut in self.conditions],  # and every wait_condition
+                       self.cancel_reason.get("message"))
             self.conditions.clear()
         self._run_loop()
 
@@ -288,23 +285,3 @@ class ThreadRun(MessagePassing):
             except Exception:  # pragma: no cover - user code failing while cancelled
                 pass
         self.loop.close()
-
-
-def _settle(pend: Pending, row: dict[str, Any]) -> None:
-    fut = pend.future
-    if fut.done():
-        return
-    if row["status"] == "failed" and (row.get("error") or {}).get("type") == "CancelledError":
-        fut.cancel((row.get("error") or {}).get("message"))
-        return
-    if row["status"] == "failed":
-        fut.set_exception(error_from_dict(row.get("error") or {}))
-        return
-    value = row.get("result")
-    if pend.decode is not None:
-        try:
-            value = pend.decode(value)
-        except Exception as exc:
-            fut.set_exception(exc)
-            return
-    fut.set_result(value)
