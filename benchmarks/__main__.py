@@ -75,6 +75,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="W1-limited: the queue's concurrency limit (default 50)")
     p.add_argument("--rate", type=int, default=None,
                    help="W1-rate: the queue's starts per second (default 200)")
+    p.add_argument("--worker-concurrency", type=int, default=None,
+                   help="W1-rate: the worker's concurrency option (default: the worker's)")
     p.add_argument("--extended", action="store_true",
                    help="with `all`: also run timers, long and rss")
     p.add_argument("--repeat", type=int, default=1, help="run each workload this many times")

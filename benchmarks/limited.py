@@ -9,9 +9,11 @@ clock starts. Figures: W1's (``total_s``, ``workflows_per_s``, ``p50_ms``, ``p99
   once, from their recorded first and last step times).
 - ``W1-rate``: ``achieved_rate_per_s`` (admissions per second once the initial burst of
   ``count`` is spent: ``(n - count) / (last admission - count-th admission)``, the long-run
-  rate, to compare with the limit) and
-  ``max_in_window`` (the most admissions within any sliding period; never above ``count``).
-  A run is admitted when its first pass runs: the time of its first step.
+  rate, to compare with the limit) and ``max_in_window`` (the most admissions within any
+  sliding period; never above ``count``). Admission times are the ones the rate limiter logs
+  (copied by a trigger on ``queue_starts``). The worker's own ``concurrency`` (default 100,
+  ``--worker-concurrency``) also bounds admissions: a machine that cannot finish ``count``
+  workflows per period at that concurrency admits fewer.
 """
 
 from __future__ import annotations
@@ -32,12 +34,22 @@ CONCURRENCY = 50
 RATE = (200, 1.0)
 
 
-async def _run(label: str, n: int, limits: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+async def _run(label: str, n: int, limits: dict[str, Any],
+               options: dict[str, Any] | None = None
+               ) -> tuple[dict[str, Any], list[Any], list[datetime]]:
     """Run W1 with ``limits`` on its queue; returns the W1 figures, the admission and end
     times of every run, and the peak of sampled running workflows."""
-    async with session(label.lower().replace("-", "_"), WORKFLOWS, ACTIVITIES) as s:
+    async with session(label.lower().replace("-", "_"), WORKFLOWS, ACTIVITIES,
+                       options) as s:
         assert await s.run(three_steps, ["warm"]) == "c:b:a:warm"
         await s.client.queue.configure(s.task_queue, **limits)
+        # every start the rate limiter logs, as it logs it (the claim's own clock)
+        await sql(f'CREATE TABLE "{s.namespace}".bench_starts (at timestamptz)')
+        await sql(f"""CREATE FUNCTION "{s.namespace}".bench_log() RETURNS trigger
+LANGUAGE plpgsql AS $$ BEGIN INSERT INTO "{s.namespace}".bench_starts VALUES (NEW.at);
+RETURN NEW; END $$""")
+        await sql(f'CREATE TRIGGER bench_log AFTER INSERT ON "{s.namespace}".queue_starts '
+                  f'FOR EACH ROW EXECUTE FUNCTION "{s.namespace}".bench_log()')
         peak = 0
         stop = asyncio.Event()
 
@@ -66,11 +78,12 @@ async def _run(label: str, n: int, limits: dict[str, Any]) -> tuple[dict[str, An
         rows = await sql(f'SELECT run_id, min(created_at), max(completed_at) FROM '
                          f'"{s.namespace}".steps WHERE run_id = ANY(%s) GROUP BY run_id',
                          [[r for _, _, r in done]])
+        logged = [r[0] for r in await sql(f'SELECT at FROM "{s.namespace}".bench_starts')]
         await MemFlow.shutdown()
     out = base_line(label, n)
     out.update(total_s=round(total, 3), workflows_per_s=round(n / total, 1),
                **latency_figures([lat for lat, _, _ in done]), peak_running=peak)
-    return out, rows
+    return out, rows, logged
 
 
 def _peak_admitted(rows: list[Any]) -> int:
@@ -100,7 +113,7 @@ async def w1_limited(opts: Any) -> dict[str, Any]:
     """W1 with the workflow queue at ``concurrency`` (default 50)."""
     n = int(opts.n or W1_LIMITED_N)
     limit = int(getattr(opts, "concurrency", None) or CONCURRENCY)
-    out, rows = await _run("W1-limited", n, {"concurrency": limit})
+    out, rows, _ = await _run("W1-limited", n, {"concurrency": limit})
     out.update(concurrency=limit, peak_admitted=_peak_admitted(rows))
     return out
 
@@ -109,6 +122,10 @@ async def w1_rate(opts: Any) -> dict[str, Any]:
     """W1 with the workflow queue at ``rate_limit=(count, "1 second")`` (default 200)."""
     n = int(opts.n or W1_RATE_N)
     count = int(getattr(opts, "rate", None) or RATE[0])
-    out, rows = await _run("W1-rate", n, {"rate_limit": (count, RATE[1])})
-    out.update(_rate_figures([r[1] for r in rows], count, RATE[1]))
+    options = {"concurrency": int(opts.worker_concurrency)} if getattr(
+        opts, "worker_concurrency", None) else None
+    out, _, logged = await _run("W1-rate", n, {"rate_limit": (count, RATE[1])}, options)
+    out.update(_rate_figures(logged, count, RATE[1]))
+    if options:
+        out.update(worker_concurrency=options["concurrency"])
     return out
