@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from memflow import observe, payload
-from memflow.commands import ActivityCall, Command, LocalLease
+from memflow.commands import Command, LocalLease
 from memflow.engine.cache import ThreadCache
 from memflow.engine.keylocks import KeyLocks
+from memflow.engine.local import lease_local
 from memflow.engine.outcomes import cancelled_by_workflow_code, cancelled_finish
 from memflow.engine.results import ResultBatcher
 from memflow.engine.thread import ThreadRun, UpdateRequest
@@ -264,28 +265,11 @@ class PassRunner:
         thread.deliver(rows)
 
     def _lease_local(self, commands: list[Command]) -> tuple[list[Command], int]:
-        """The commands, with activities on a queue this worker serves leased to it — as many
-        as the worker has free slots for (its ``concurrency``); the others wait in the queue
-        for any worker. Returns them and how many slots were promised for them (to give back
-        once the leased ones are spawned)."""
+        """``engine.local.lease_local`` for this worker (nothing leased without ``spawn``)."""
         if not self.spawn:
             return commands, 0
-        wanted = sum(1 for c in commands
-                     if isinstance(c, ActivityCall) and c.task_queue in self.local_queues)
-        if not wanted:
-            return commands, 0
-        # the slot of the task this pass runs under (its own, or the activity's whose result
-        # resumed it) frees when the pass ends: hand it over
-        promised = self.reserve(wanted, 1) if self.reserve is not None else wanted
-        local = LocalLease(self.owner, self.lease)
-        out: list[Command] = []
-        left = promised
-        for c in commands:
-            if left and isinstance(c, ActivityCall) and c.task_queue in self.local_queues:
-                c = c.leased(local)
-                left -= 1
-            out.append(c)
-        return out, promised
+        return lease_local(commands, self.local_queues, LocalLease(self.owner, self.lease),
+                           self.reserve)
 
     def _start_local(self, tasks: list[Task]) -> None:
         if self.spawn is not None:
