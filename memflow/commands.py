@@ -242,6 +242,21 @@ class PatchMarker(Command):
         return self.patch_id
 
 
+@dataclass(frozen=True, slots=True)
+class ContinueAsNew(Command):
+    """End the run as ``"continued"`` and start run ``run_id`` of the same workflow id with
+    ``args_json``, running ``workflow_name`` on ``task_queue``, in the same statement: its
+    history starts empty, its entity and search fields are the old run's. Not a step: it ends
+    the thread (``idx`` is the counter where the code asked for it)."""
+
+    run_id: str
+    workflow_name: str
+    task_queue: str
+    args_json: str
+    kind: ClassVar[str] = "continue_as_new"
+    immediate: ClassVar[bool] = False
+
+
 EntityOpName = Literal["set", "merge", "get", "delete", "append", "prepend", "remove",
                        "increment", "toggle", "set_if_not_exists"]
 

@@ -159,6 +159,19 @@ class WorkflowInterruption(BaseException):
     """
 
 
+class ContinueAsNewError(BaseException):
+    """Raised by ``workflow.continue_as_new()``: the engine ends the run as ``"continued"`` and
+    starts the next run of the id with ``args``. Like ``WorkflowInterruption`` it derives from
+    ``BaseException``, so ``except Exception`` in a workflow does not stop it; ``did_interrupt``
+    recognises it for code that catches everything."""
+
+    def __init__(self, args_json: str, workflow_name: str | None, task_queue: str | None):
+        super().__init__("continue as new")
+        self.args_json = args_json
+        self.workflow_name = workflow_name
+        self.task_queue = task_queue
+
+
 NON_RETRYABLE: tuple[type[MemFlowError], ...] = (
     MemFlowFatalError, MemFlowMaxedError, MemFlowTimeoutError, MemFlowInterruptedError,
     MemFlowCancelledError,
@@ -207,4 +220,5 @@ def did_interrupt(err: BaseException) -> bool:
     """True when ``err`` is the engine's own interruption of a pass, not a real failure."""
     import asyncio
 
-    return isinstance(err, WorkflowInterruption | asyncio.CancelledError | GeneratorExit)
+    return isinstance(err, WorkflowInterruption | ContinueAsNewError | asyncio.CancelledError
+                      | GeneratorExit)

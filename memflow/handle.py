@@ -44,6 +44,12 @@ class WorkflowDescription:
     children: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
     entity_type: str | None = None
+    first_run_id: str | None = None
+    """The first run of this run's continue-as-new chain (its own id when it starts one)."""
+    continued_from: str | None = None
+    """The run this one continued as new from (None for a first run)."""
+    continued_to: str | None = None
+    """For a run with status ``"continued"``: the run it continued in."""
     parked: list[dict[str, Any]] = field(default_factory=list)
     """Tasks of the run parked after repeated engine failures (poison work), each with its
     ``kind``, ``queue``, ``dim``, ``idx``, ``failures``, ``error`` and ``parked_at``; while
@@ -93,6 +99,8 @@ class WorkflowHandle:
 
         ``state=True`` (the seed's flag: read the stored state before subscribing) returns the
         same value. ``timeout`` (seconds) raises ``TimeoutError`` without affecting the run.
+        A run that continued as new is followed to the last run of its chain, whose outcome is
+        returned (the handle stays bound to its own run).
         """
         ns = await self._ns()
         done = asyncio.Event()
@@ -102,12 +110,17 @@ class WorkflowHandle:
         deadline = None if timeout is None else loop.time() + timeout
         try:
             await ns.store.notifier.wait_listening(ns.namespace)
+            run = self._bound_run()
             while True:
                 done.clear()
-                row = await ns.workflows.outcome(self.workflow_id, self._bound_run())
+                row = await ns.workflows.outcome(self.workflow_id, run)
                 if row is None:
                     raise WorkflowNotFoundError(self.workflow_id)
-                self.run_id = row["run_id"]
+                if not self.bound:
+                    self.run_id = row["run_id"]
+                if row["status"] == "continued" and row.get("continued_to"):
+                    run = row["continued_to"]  # follow the chain to its last run
+                    continue
                 if row["status"] in FINISHED:
                     return self._outcome(row, throw_on_error)
                 # notifications wake us; the poll only guards against a lost one
@@ -157,6 +170,7 @@ class WorkflowHandle:
         """The run's status, times, parent, children, error and parked tasks."""
         row = await self._row()
         ns = await self._ns()
+        config = row["config"] or {}
         children = await ns.workflows.children(row["run_id"])
         parked = await ns.poison.parked_tasks(row["run_id"])
         error = row["error"]
@@ -172,7 +186,10 @@ class WorkflowHandle:
             task_queue=row["task_queue"], status=row["status"], created_at=row["created_at"],
             completed_at=row["completed_at"], attempt=row["attempt"],
             parent_workflow_id=row["parent_id"], children=children, error=error,
-            entity_type=row["entity_type"], parked=parked)
+            entity_type=row["entity_type"], parked=parked,
+            first_run_id=config.get("$first_run_id", row["run_id"]),
+            continued_from=config.get("$continued_from"),
+            continued_to=config.get("$continued_to"))
 
     async def signal(self, signal_id: str, data: Any = None) -> None:
         """Send a signal (the same as ``client.workflow.signal``)."""
@@ -318,7 +335,7 @@ def _iso(at: datetime | None) -> str | None:
 
 
 def _state(row: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"done": row["status"] in FINISHED,
+    out: dict[str, Any] = {"done": row["status"] in (*FINISHED, "continued"),
                            "response": row["result"]}
     quiet = row["status"] == "interrupted" and (row["error"] or {}).get("throw") is False
     if row["error"] is not None and not quiet:

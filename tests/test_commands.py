@@ -35,6 +35,7 @@ SAMPLES: list[tuple[durable.Command, str, bool, str | None]] = [
     (durable.Trace(0), "trace", True, None),
     (durable.Now(0, datetime(2026, 1, 1, tzinfo=UTC)), "now", False, None),
     (durable.PatchMarker(0, "fix-1"), "patch", False, "fix-1"),
+    (durable.ContinueAsNew(0, "run2", "wf", "q", "[]"), "continue_as_new", False, None),
     (durable.EntityCall(0, durable.EntityOp("get", "entity.get()")), "entity", True, "get"),
     (durable.SearchCall(0, durable.SearchOp("get", "search.get('k')", key="k"), "get"),
      "search", True, "get"),

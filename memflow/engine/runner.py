@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from memflow import observe, payload
-from memflow.commands import Command, LocalLease
+from memflow.commands import Command, ContinueAsNew, LocalLease
 from memflow.engine.cache import ThreadCache
 from memflow.engine.keylocks import KeyLocks
 from memflow.engine.local import lease_local
@@ -17,6 +17,7 @@ from memflow.engine.results import ResultBatcher
 from memflow.engine.thread import ThreadRun, UpdateRequest
 from memflow.errors import (
     NON_RETRYABLE,
+    ContinueAsNewError,
     MemFlowCancelledError,
     MemFlowError,
     MemFlowFatalError,
@@ -25,6 +26,7 @@ from memflow.errors import (
     WorkflowInterruption,
     error_to_dict,
 )
+from memflow.ids import guid
 from memflow.retry import RetryPolicy
 from memflow.store import NamespaceStore, Task, Thread
 from memflow.store.passes import Lease, PassOutcome, thread_open
@@ -339,6 +341,14 @@ class PassRunner:
         assert thread.task is not None
         exc = thread.task.exception() if not thread.task.cancelled() else WorkflowInterruption()
         finish: tuple[str, str | None, str | None] | None = None
+        if isinstance(exc, ContinueAsNewError) and thread.ref.dim == "":
+            # the durable calls the run made but did not await are dropped with it
+            c = ContinueAsNew(thread.counter, guid(), exc.workflow_name or thread.name,
+                              exc.task_queue or thread.ref.task_queue, exc.args_json)
+            outcome = await self.ns.passes.commit_pass(thread.ref, [], delivered, continued=c,
+                                                       lease=lease, version=thread.version)
+            observe.workflow_finished(thread, ("continued", None, None), outcome)
+            return outcome
         if thread.cancel_requested and not thread.closing and isinstance(
                 exc, WorkflowInterruption | asyncio.CancelledError | MemFlowCancelledError):
             # the run's cancellation escaped the workflow function: the run is cancelled

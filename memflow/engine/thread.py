@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import json
 import random as _random
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -82,6 +83,8 @@ class ThreadRun(MessagePassing):
     unhandled: set[str] = field(default_factory=set)  # requested names without a handler yet
     read_only: str | None = None  # set while read-only code runs: what it is
     cancel_reason: dict[str, Any] | None = None  # set when the cancel marker was delivered
+    history_bytes: int = 0  # JSON size of the results delivered so far (see history_size)
+    unsized: list[int] = field(default_factory=list)  # delivered steps not yet counted
 
     def __post_init__(self) -> None:
         seqs = [s["seq"] for s in self.history.values() if s.get("seq") is not None]
@@ -147,6 +150,7 @@ class ThreadRun(MessagePassing):
         for idx in admits or ():  # replayed admissions of updates, in their recorded order
             if not self._admit_recorded(idx):
                 return
+        self.unsized.extend(idxs)
         for idx in idxs:
             pend = self.pending.pop(idx)
             if idx != CANCEL_MARKER:
@@ -269,6 +273,17 @@ class ThreadRun(MessagePassing):
                 command = dataclasses.replace(command, idx=idx)
             self.commands.append(command)
         return fut
+
+    def history_size(self) -> int:
+        """The JSON size in bytes of the results and errors delivered to the thread so far
+        (counted when asked: the pass loop pays nothing for it)."""
+        if self.unsized:
+            for idx in self.unsized:
+                row = self.history.get(idx) or {}
+                value = row.get("error") if row.get("status") == "failed" else row.get("result")
+                self.history_bytes += len(json.dumps(value, default=str)) + 64
+            self.unsized.clear()
+        return self.history_bytes
 
     def random(self) -> float:
         """A deterministic random number in [0, 1): the same on every replay."""

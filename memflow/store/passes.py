@@ -13,6 +13,7 @@ from memflow import payload
 from memflow.store import commands as cmd
 from memflow.store.batch import StatementGroup, TickBatcher
 from memflow.store.commands import Statement, Thread
+from memflow.store.continued import continue_parts, continue_statements, lock_signals
 from memflow.store.entity import entity_statement
 from memflow.store.fragments import takes_hooks
 from memflow.store.scope import Part, Scope
@@ -55,6 +56,8 @@ def command_statements(t: Thread, c: durable.Command, channel: str) -> list[Stat
             return accept_update(t, c, channel)
         case durable.FinishUpdate():
             return finish_update(t, c, channel)
+        case durable.ContinueAsNew():
+            return continue_statements(t, c, channel)
     raise ValueError(f"unknown command kind {c.kind!r}")
 
 
@@ -168,16 +171,17 @@ class PassQueries(Part):
     async def commit_pass(self, thread: Thread, commands: list[durable.Command],
                           delivered: list[tuple[int, int]], *, lease: Lease, version: int,
                           finalize: int | None = None,
-                          finish: tuple[str, str | None, str | None] | None = None
-                          ) -> PassOutcome:
+                          finish: tuple[str, str | None, str | None] | None = None,
+                          continued: durable.ContinueAsNew | None = None) -> PassOutcome:
         """Commit what a pass decided, in one transaction sent in one round trip.
 
         ``commands`` are its new durable calls; ``delivered`` the (idx, delivery number) of
         the results it consumed. ``finalize=wake`` drops the pass task unless the thread was
         woken meanwhile (then ``wake`` is the new count). ``finish=(status, result, error)``
-        ends the thread. The commit is fenced: it applies only while the run is live, the
-        ``lease`` is still held and the thread is at ``version``; otherwise nothing is written
-        and ``refused`` says why.
+        ends the thread; ``continued`` ends the run as continued-as-new and starts its next
+        run (``commands`` are then dropped). The commit is fenced: it applies only while the
+        run is live, the ``lease`` is still held and the thread is at ``version``; otherwise
+        nothing is written and ``refused`` says why.
         """
         st: list[tuple[Any, Statement]] = []
         fused: durable.ActivityCall | None = None
@@ -188,6 +192,11 @@ class PassQueries(Part):
             commands = []
             parts = cmd.activity_parts(thread, fused, self.namespace)
         finishing = False
+        if continued is not None:
+            parts = continue_parts(thread, continued, [d[0] for d in delivered],
+                                   self.namespace)
+            commands, finish, finishing = [], None, True
+            st.append((None, lock_signals(thread)))
         if finish is not None and not commands:  # the last pass: fused likewise
             parts = cmd.finish_parts(thread.run_id, thread.dim, finish[0], finish[1],
                                      finish[2], self.namespace)

@@ -22,10 +22,12 @@ UNION ALL
 SELECT {WORKFLOW_COLUMNS} FROM {{s}}.runs WHERE run_id = %(run)s AND workflow_id = %(id)s
 LIMIT 1"""
 
-_OUTCOMES = """SELECT workflow_id, run_id, status, result, error, true AS current
+_OUTCOMES = """SELECT workflow_id, run_id, status, result, error, true AS current,
+       config->>'$continued_to' AS continued_to
   FROM {s}.workflows WHERE workflow_id = ANY(%(ids)s)
 UNION ALL
-SELECT workflow_id, run_id, status, result, error, false AS current
+SELECT workflow_id, run_id, status, result, error, false AS current,
+       config->>'$continued_to' AS continued_to
   FROM {s}.runs WHERE run_id = ANY(%(runs)s)"""
 
 

@@ -17,6 +17,7 @@ from memflow.workflow.calls import (
 )
 from memflow.workflow.clock import guid, now
 from memflow.workflow.context import WorkflowContext, get_context, random
+from memflow.workflow.continuation import continue_as_new
 from memflow.workflow.entity_class import entity
 from memflow.workflow.events import emit, interrupt, trace
 from memflow.workflow.hooks import exec_hook, exec_hook_batch, hook
@@ -27,9 +28,9 @@ from memflow.workflow.patching import deprecate_patch, patched
 from memflow.workflow.search import enrich, search
 
 __all__ = [
-    "WorkflowContext", "WorkflowInfo", "all", "deprecate_patch", "did_interrupt", "emit",
-    "enrich", "entity", "exec_child", "exec_hook", "exec_hook_batch", "execute_child",
-    "get_context", "guid", "hook", "info", "interrupt", "logger", "now", "on_query",
-    "on_update", "patched", "proxy_activities", "random", "search", "signal", "sleep_for",
-    "start_child", "trace", "wait_condition", "wait_for",
+    "WorkflowContext", "WorkflowInfo", "all", "continue_as_new", "deprecate_patch",
+    "did_interrupt", "emit", "enrich", "entity", "exec_child", "exec_hook", "exec_hook_batch",
+    "execute_child", "get_context", "guid", "hook", "info", "interrupt", "logger", "now",
+    "on_query", "on_update", "patched", "proxy_activities", "random", "search", "signal",
+    "sleep_for", "start_child", "trace", "wait_condition", "wait_for",
 ]

@@ -1,0 +1,155 @@
+"""workflow.continue_as_new(): chains of runs of one id, each with an empty history, the entity
+and search fields carried over, result() following the chain, runs linked both ways, signals
+not lost across the hand-over, and workflow.info()'s history figures."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from memflow import Client, Worker, workflow
+from memflow.errors import DuplicateJobError
+from memflow.testing import Replayer
+from tests.support import eventually, sql
+
+
+def bump(n: int) -> int:
+    return n + 1
+
+
+acts = workflow.proxy_activities(activities=[bump])
+
+
+async def counter(n: int, until: int, seen: list[Any] | None = None) -> dict[str, Any]:
+    """One activity per run, then continue as new until ``until`` runs have run."""
+    info = workflow.info()
+    seen = [*(seen or []), [info.run_id, info.first_run_id, info.continued_from,
+                            info.history_length]]
+    n = await acts.bump(n)
+    entity = await workflow.entity()
+    await entity.increment("runs", 1)
+    if n < until:
+        workflow.continue_as_new(n, until, seen)
+    return {"n": n, "seen": seen, "entity": await entity.get("runs")}
+
+
+async def test_a_chain_of_35_runs(client: Client, dsn: str, namespace: str) -> None:
+    await Worker.create(connection=dsn, task_queue="can", workflow=counter,
+                        namespace=namespace)
+    h = await client.workflow.start(args=[0, 35], task_queue="can", workflow_name="counter",
+                                    workflow_id="chain-1")
+    out = await h.result(timeout=60)
+    assert out["n"] == 35 and out["entity"] == 35
+    seen = out["seen"]
+    assert len(seen) == 35
+    first = seen[0][0]
+    assert first == h.run_id
+    assert all(s[1] == first for s in seen)                    # first_run_id
+    assert [s[2] for s in seen] == [None] + [s[0] for s in seen[:-1]]  # continued_from
+    assert all(s[3] == 0 for s in seen)                        # each history starts empty
+    assert len({s[0] for s in seen}) == 35
+
+    d = await h.describe()  # the handle stays bound to the first run
+    assert (d.status, d.run_id, d.continued_to) == ("continued", first, seen[1][0])
+    last = client.workflow.get_handle(workflow_id="chain-1")
+    d = await last.describe()
+    assert (d.status, d.run_id, d.first_run_id, d.continued_from) == (
+        "completed", seen[-1][0], first, seen[-2][0])
+    # every run's own history holds only its own steps
+    rows = await sql(f'SELECT run_id, count(*) FROM "{namespace}".steps GROUP BY run_id')
+    assert len(rows) == 35 and all(n <= 3 for _, n in rows)
+    mid = client.workflow.get_handle(workflow_id="chain-1", run_id=seen[10][0])
+    assert (await mid.describe()).status == "continued"
+    assert await mid.result(timeout=5) == out  # follows the chain too
+    history = await mid.fetch_history()
+    assert [s["kind"] for s in history["steps"]] == ["activity", "entity"]
+    await Replayer([counter]).replay(history)
+    with pytest.raises(DuplicateJobError):
+        await client.workflow.start(args=[0, 1], task_queue="can", workflow_name="counter",
+                                    workflow_id="chain-1")
+
+
+async def waiter(round_: int) -> list[Any]:
+    """Waits for one signal per run; continues as new three times."""
+    got = await workflow.wait_for("tick")
+    search = await workflow.search()
+    await search.incr("ticks", 1)
+    if round_ < 3:
+        workflow.continue_as_new(round_ + 1)
+    return [got, await search.get("ticks")]
+
+
+async def test_signals_are_not_lost_across_the_hand_over(client: Client, dsn: str,
+                                                         namespace: str) -> None:
+    await Worker.create(connection=dsn, task_queue="can", workflow=waiter,
+                        namespace=namespace)
+    h = await client.workflow.start(args=[0], task_queue="can", workflow_name="waiter",
+                                    search={"data": {"owner": "ann"}})
+    for i in range(4):  # sent quickly, some while a run hands over to the next
+        await client.workflow.signal("tick", i)
+        await asyncio.sleep(0.01 * i)
+    assert await h.result(timeout=30) == [3, "4"]
+    assert await client.workflow.search("can", "waiter", namespace,
+                                        query={"owner": "ann"}) == [h.workflow_id]
+
+
+async def other(x: int) -> int:
+    return x * 2
+
+
+async def switcher(x: int) -> int:
+    """Continues as another workflow on another queue."""
+    workflow.continue_as_new(x + 1, workflow_name=other, task_queue="can2")
+
+
+async def test_continue_as_another_workflow_on_another_queue(client: Client, dsn: str,
+                                                            namespace: str) -> None:
+    await Worker.create(connection=dsn, task_queue="can", workflow=switcher,
+                        namespace=namespace)
+    await Worker.create(connection=dsn, task_queue="can2", workflow=other,
+                        namespace=namespace)
+    h = await client.workflow.start(args=[1], task_queue="can", workflow_name="switcher")
+    assert await h.result(timeout=20) == 4
+    d = await client.workflow.get_handle(workflow_id=h.workflow_id).describe()
+    assert (d.workflow_name, d.task_queue) == ("other", "can2")
+
+
+async def bad_args() -> None:
+    workflow.continue_as_new(object())
+
+
+async def test_bad_arguments_fail_at_the_call(client: Client, dsn: str,
+                                              namespace: str) -> None:
+    await Worker.create(connection=dsn, task_queue="can", workflow=bad_args,
+                        namespace=namespace)
+    h = await client.workflow.start(args=[], task_queue="can", workflow_name="bad_args")
+    out = await h.result(timeout=20, throw_on_error=False)
+    assert "continue_as_new" in out["$error"]["message"]
+
+    async def failed() -> bool:
+        return (await h.describe()).status == "failed"
+    await eventually(failed)
+
+
+async def collector(got: list[int]) -> list[int]:
+    """One signal per run, 20 runs."""
+    got = [*got, await workflow.wait_for("c")]
+    if len(got) < 20:
+        workflow.continue_as_new(got)
+    return got
+
+
+async def test_twenty_signals_sent_at_once_reach_a_chain_of_twenty_runs(
+        client: Client, dsn: str, namespace: str) -> None:
+    await Worker.create(connection=dsn, task_queue="can", workflow=collector,
+                        namespace=namespace)
+    await Worker.create(connection=dsn, task_queue="can", workflow=collector,
+                        namespace=namespace, options={"cache_size": 0})
+    h = await client.workflow.start(args=[[]], task_queue="can", workflow_name="collector")
+    other_client = Client(connection=dsn, namespace=namespace)
+    await asyncio.gather(*(c.workflow.signal("c", i) for i, c in
+                           enumerate([client, other_client] * 10)))
+    assert sorted(await h.result(timeout=60)) == list(range(20))
+    assert await sql(f'SELECT count(*) FROM "{namespace}".signals') == [(0,)]
