@@ -1,5 +1,5 @@
-"""``python -m benchmarks {all,W1,W2,W3,W4,floor,timers,long,rss,dashboard,W1-observe,
-schedules,queries,updates,W1-limited,W1-rate} [--n N] ...``
+"""``python -m benchmarks {all,W1,W2,W3,W4,floor,timers,long,long-can,rss,dashboard,
+W1-observe,schedules,queries,updates,W1-limited,W1-rate} [--n N] ...``
 
 Prints one JSON line per workload run. The exit status is 1 if any workload failed (its line
 then has an ``"error"``).
@@ -37,6 +37,7 @@ WORKLOADS: dict[str, Workload] = {
     "floor": floor.run,
     "timers": extended.timers,
     "long": extended.long,
+    "long-can": extended.long_continued,
     "rss": rss.run,
     "dashboard": dashboard.run,
     "W1-observe": observe.w1_observe,
@@ -59,7 +60,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="all, or one or more of: " + ", ".join(WORKLOADS))
     p.add_argument("--n", type=int, default=None,
                    help="override N (W1 workflows, W2 fan-out, W4 workflows, timers "
-                        "workflows, long's largest step count, rss workflows, dashboard runs, "
+                        "workflows, long's largest step count, long-can's total steps, rss "
+                        "workflows, dashboard runs, "
                         "schedules)")
     p.add_argument("--runs", type=int, default=None,
                    help="W3: sequential runs (default 50); W1-observe: runs per mode (3)")

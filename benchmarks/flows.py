@@ -88,4 +88,15 @@ async def many_steps(steps: int) -> int:
     return steps
 
 
-WORKFLOWS = [three_steps, fan_out, one_step, wait_signal, sleep_then_stamp, many_steps]
+async def many_steps_continued(total: int, every: int, done: int = 0) -> int:
+    """``long-can``: ``total`` activities in sequence, continuing as new every ``every``."""
+    acts = workflow.proxy_activities()
+    for i in range(done, min(total, done + every)):
+        await acts.echo(str(i))
+    if done + every < total:
+        workflow.continue_as_new(total, every, done + every)
+    return total
+
+
+WORKFLOWS = [three_steps, fan_out, one_step, wait_signal, sleep_then_stamp, many_steps,
+             many_steps_continued]
