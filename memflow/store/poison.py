@@ -15,8 +15,9 @@ _FAIL_TASK = f"""WITH f AS (
     UPDATE {{s}}.tasks SET lease_owner = NULL, failures = failures + 1, error = %(error)s,
            parked_at = CASE WHEN failures + 1 >= %(bound)s THEN {{s}}.clock() END,
            visible_at = CASE WHEN failures + 1 >= %(bound)s THEN {{s}}.clock() + {PARK_DELAY}
-                        ELSE {{s}}.clock() + least(%(base)s::float8 * power(2, failures),
-                                           %(cap)s::float8) * interval '1 second' END
+                        ELSE {{s}}.clock() + least(
+                            %(base)s::float8 * power(2, least(failures, 30)),
+                            %(cap)s::float8) * interval '1 second' END
      WHERE id = %(id)s AND lease_owner = %(owner)s AND attempts = %(token)s
     RETURNING queue, failures, parked_at IS NOT NULL AS parked)
 SELECT failures, parked, CASE WHEN NOT parked THEN pg_notify(%(channel)s, 'q:' || queue) END
