@@ -166,6 +166,9 @@ async def _await(ns: NamespaceStore, workflow_id: str, run_id: str | None, updat
                                            stack=err.get("stack"))
                 failed.cause = err
                 raise failed
+            if st["run_status"] == "continued" and status is None and st["continued_to"]:
+                run_id = st["continued_to"]  # not admitted yet: it moved to the next run
+                continue
             if st["run_status"] != "running":
                 raise UpdateFailedError(f"update {name!r}: workflow {workflow_id} is not "
                                         f"running (status {st['run_status']})")

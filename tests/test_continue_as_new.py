@@ -153,3 +153,37 @@ async def test_twenty_signals_sent_at_once_reach_a_chain_of_twenty_runs(
                            enumerate([client, other_client] * 10)))
     assert sorted(await h.result(timeout=60)) == list(range(20))
     assert await sql(f'SELECT count(*) FROM "{namespace}".signals') == [(0,)]
+
+
+async def handover(generation: int) -> int:
+    """The first run has no update handler and continues on a signal; the next one has it."""
+    if generation == 0:
+        await workflow.wait_for("go")
+        workflow.continue_as_new(1)
+    total = {"v": 0}
+
+    def add(k: int) -> int:
+        total["v"] += k
+        return total["v"]
+    workflow.on_update("add", add)
+    await workflow.wait_condition(lambda: total["v"] >= 5)
+    return total["v"]
+
+
+async def test_an_update_not_yet_admitted_moves_to_the_next_run(client: Client, dsn: str,
+                                                                namespace: str) -> None:
+    await Worker.create(connection=dsn, task_queue="can", workflow=handover,
+                        namespace=namespace)
+    h = await client.workflow.start(args=[0], task_queue="can", workflow_name="handover")
+    update = asyncio.create_task(h.update("add", 5, update_id="u-1"))
+
+    async def requested() -> bool:
+        rows = await sql(f'SELECT status FROM "{namespace}".updates')
+        return rows == [("requested",)]
+    await eventually(requested)
+    await client.workflow.signal("go", None)
+    assert await asyncio.wait_for(update, 20) == 5
+    assert await h.result(timeout=20) == 5
+    rows = await sql(f'SELECT run_id, status FROM "{namespace}".updates')
+    last = client.workflow.get_handle(workflow_id=h.workflow_id)
+    assert rows == [((await last.describe()).run_id, "completed")]

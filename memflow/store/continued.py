@@ -4,7 +4,8 @@ workflow id, with an empty history and the old run's entity and search fields.
 The old run's row moves to ``runs`` (readable by its run id, with ``$continued_to`` in its
 config); the ``workflows`` row of the id becomes the new run in place (so the id is never
 free in between: a start racing the hand-over sees it live), its config records
-``$first_run_id`` and ``$continued_from``, and its first pass is enqueued. What the old run
+``$first_run_id`` and ``$continued_from``, and its first pass is enqueued. Update requests
+the old run had not admitted yet move to the new run (their callers follow). What the old run
 still had open is dropped: its tasks (timers, activities), its hook threads (their
 ``exec_hook`` waiters fail). A signal a wait of the old run received but its code never
 consumed is kept for the next ``wait_for`` of its id, and a statement run first in the same
@@ -66,12 +67,18 @@ kept AS (
        AND EXISTS (SELECT 1 FROM fin)
      ORDER BY s.completed_at, s.dim, s.idx
     RETURNING id),
+moved AS (
+    UPDATE {{s}}.updates SET run_id = %(new_run_id)s
+     WHERE run_id = %(run_id)s AND status = 'requested' AND EXISTS (SELECT 1 FROM fin)
+    RETURNING update_id),
 next_pass AS (
     INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, payload)
     SELECT task_queue, 'w', run_id, '',
            jsonb_build_object('start', jsonb_build_object(
                'workflow_id', workflow_id, 'name', name, 'args', args, 'config', config,
-               'trace', trace, 'at', extract(epoch FROM {{s}}.clock())))
+               'trace', trace, 'at', extract(epoch FROM {{s}}.clock())),
+               'inbox', EXISTS (SELECT 1 FROM {{s}}.updates
+                                 WHERE run_id = %(run_id)s AND status = 'requested'))
       FROM fin
     RETURNING queue),
 hooks_shut AS (

@@ -43,7 +43,8 @@ SELECT (SELECT run_id FROM run) AS run_id, (SELECT status FROM run) AS run_statu
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue) FROM wk) n)
          AS notified"""
 
-_STATE = """SELECT u.status, u.result, u.error, coalesce(w.status, r.status) AS run_status
+_STATE = """SELECT u.status, u.result, u.error, coalesce(w.status, r.status) AS run_status,
+       r.config->>'$continued_to' AS continued_to
   FROM (SELECT %(run)s::text AS run_id) k
   LEFT JOIN {s}.updates u ON u.run_id = k.run_id AND u.update_id = %(uid)s
   LEFT JOIN {s}.workflows w ON w.run_id = k.run_id
