@@ -151,6 +151,8 @@ class ThreadRun(MessagePassing):
             if not self._admit_recorded(idx):
                 return
         self.unsized.extend(idxs)
+        if len(self.unsized) > 4096:  # a long-lived thread: fold them in now and then
+            self.history_size()
         for idx in idxs:
             pend = self.pending.pop(idx)
             if idx != CANCEL_MARKER:
