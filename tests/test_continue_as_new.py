@@ -187,3 +187,27 @@ async def test_an_update_not_yet_admitted_moves_to_the_next_run(client: Client, 
     rows = await sql(f'SELECT run_id, status FROM "{namespace}".updates')
     last = client.workflow.get_handle(workflow_id=h.workflow_id)
     assert rows == [((await last.describe()).run_id, "completed")]
+
+
+async def sizes() -> list[Any]:
+    """info()'s history figures after three steps, returned from a later pass (replayed)."""
+    for i in range(3):
+        await acts.bump(i)
+    info = workflow.info()
+    first = [info.history_length, info.history_size_bytes, info.continue_as_new_suggested]
+    live = await acts.bump(info.history_size_bytes)  # the figure as the live pass saw it
+    return [first, live - 1, workflow.info().history_length, workflow.info().dimension]
+
+
+async def test_info_history_figures_are_the_same_on_replay(client: Client, dsn: str,
+                                                           namespace: str) -> None:
+    await Worker.create(connection=dsn, task_queue="can", workflow=sizes,
+                        namespace=namespace, options={"cache_size": 0})
+    h = await client.workflow.start(args=[], task_queue="can", workflow_name="sizes")
+    first, live, later, dim = await h.result(timeout=20)  # computed by a replay (no cache)
+    assert first[0] == 3 and first[1] > 0 and first[2] is False
+    assert first[1] == live
+    assert (later, dim) == (4, "")
+    # the replayer sees the same figures at the same point
+    history = await h.fetch_history()
+    await Replayer([sizes]).replay(history)
