@@ -28,17 +28,27 @@ LOCK_SIGNALS = """SELECT count(pg_advisory_xact_lock(hashtext('memflow-signal'),
          ORDER BY name) n"""
 
 
+# What the continued run is archived with: its own columns, but for these (every other column
+# of ``RUN_COLUMNS``, a later migration's too, is copied as it is).
+_ARCHIVED_AS = {
+    "status": "'continued'", "result": "NULL", "error": "NULL",
+    "config": "config || jsonb_build_object('$continued_to', %(new_run_id)s::text)",
+    "updated_at": "{s}.clock()", "completed_at": "{s}.clock()",
+    "expire_at": "{s}.clock() + expire_seconds * interval '1 second'",
+}
+
+
+def _archived_columns() -> str:
+    names = [c.strip() for c in RUN_COLUMNS.split(",")]
+    return ", ".join(_ARCHIVED_AS.get(c, c) for c in names)
+
+
 CONTINUE_CTES = f"""prev AS (
     SELECT {RUN_COLUMNS}, version, trace FROM {{s}}.workflows
      WHERE run_id = %(run_id)s AND status = 'running'),
 arch AS (
     INSERT INTO {{s}}.runs ({RUN_COLUMNS})
-    SELECT workflow_id, run_id, name, task_queue, 'continued', args, NULL, NULL,
-           entity_type, entity, search,
-           config || jsonb_build_object('$continued_to', %(new_run_id)s::text), attempt,
-           signal_in, parent_id, parent_run_id, parent_dim, parent_idx, created_at,
-           {{s}}.clock(), {{s}}.clock(), expire_seconds,
-           {{s}}.clock() + expire_seconds * interval '1 second'
+    SELECT {_archived_columns()}
       FROM prev
     RETURNING run_id),
 fin AS (
@@ -72,8 +82,10 @@ moved AS (
      WHERE run_id = %(run_id)s AND status = 'requested' AND EXISTS (SELECT 1 FROM fin)
     RETURNING update_id),
 next_pass AS (
-    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, payload)
+    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, priority, payload)
     SELECT task_queue, 'w', run_id, '',
+           coalesce((SELECT priority FROM {{s}}.tasks
+                      WHERE run_id = %(run_id)s AND kind = 'w' AND dim = ''), 0),
            jsonb_build_object('start', jsonb_build_object(
                'workflow_id', workflow_id, 'name', name, 'args', args, 'config', config,
                'trace', trace, 'at', extract(epoch FROM {{s}}.clock())),
