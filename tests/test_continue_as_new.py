@@ -212,20 +212,3 @@ async def test_info_history_figures_are_the_same_on_replay(client: Client, dsn: 
     history = await h.fetch_history()
     await Replayer([sizes]).replay(history)
 
-
-async def forever(n: int) -> None:
-    """Continues as new for ever, a short sleep per run."""
-    await workflow.sleep_for(0.05)
-    workflow.continue_as_new(n + 1)
-
-
-async def test_the_execution_timeout_bounds_the_whole_chain(client: Client, dsn: str,
-                                                             namespace: str) -> None:
-    await Worker.create(connection=dsn, task_queue="can", workflow=forever,
-                        namespace=namespace)
-    h = await client.workflow.start(args=[0], task_queue="can", workflow_name="forever",
-                                    execution_timeout=1.5)
-    out = await h.result(timeout=20, throw_on_error=False)
-    assert out["$error"]["code"] == 596
-    d = await client.workflow.get_handle(workflow_id=h.workflow_id).describe()
-    assert d.status == "timed_out" and d.continued_from is not None
