@@ -12,7 +12,13 @@ from memflow.commands import Command, ContinueAsNew, LocalLease
 from memflow.engine.cache import ThreadCache
 from memflow.engine.keylocks import KeyLocks
 from memflow.engine.local import lease_local
-from memflow.engine.outcomes import cancelled_by_workflow_code, cancelled_finish
+from memflow.engine.outcomes import (
+    cancelled_by_workflow_code,
+    cancelled_finish,
+    error_json,
+    immediate_row,
+    workflow_policy,
+)
 from memflow.engine.results import ResultBatcher
 from memflow.engine.thread import ThreadRun, UpdateRequest
 from memflow.errors import (
@@ -27,13 +33,11 @@ from memflow.errors import (
     error_to_dict,
 )
 from memflow.ids import guid
-from memflow.retry import RetryPolicy
 from memflow.store import NamespaceStore, Task, Thread
 from memflow.store.passes import Lease, PassOutcome, thread_open
 
 log = logging.getLogger("memflow.worker")
 
-WORKFLOW_RETRY_DEFAULT = RetryPolicy(maximum_attempts=1)
 STALE_RETRIES = 5  # replays of a pass refused as stale before its task is given back
 # A pass whose replay diverges from the history is retried with backoff (the worker's
 # failure_backoff_seconds, doubled each time, at most a minute) and never parked: a rollback
@@ -217,13 +221,13 @@ class PassRunner:
         thread.take_commands()
         thread.close()
         if self.on_nondeterminism == "fail":
-            finish = ("failed", None, _error_json(err))
+            finish = ("failed", None, error_json(err))
             outcome = await self.ns.passes.commit_pass(thread.ref, [], [], finish=finish,
                                                        lease=lease, version=thread.version)
             observe.workflow_finished(thread, finish, outcome)
             return
         failures, _ = await self.ns.poison.fail_task(
-            task, self.owner, _error_json(err), DIVERGED_BOUND, max(self.failure_backoff, 0.1),
+            task, self.owner, error_json(err), DIVERGED_BOUND, max(self.failure_backoff, 0.1),
             DIVERGED_CAP)
         log.warning("pass of workflow %s does not replay its history (failure %d; retried "
                     "with backoff): %s", thread.ref.workflow_id, failures, err)
@@ -249,7 +253,7 @@ class PassRunner:
                 except Exception as exc:
                     err = UpdateRejectedError(str(exc) or type(exc).__name__)
                     await self.ns.updates.reject(thread.ref.run_id, update_id,
-                                                 _error_json(err))
+                                                 error_json(err))
                     continue
             thread.unhandled.discard(name)
             thread.admit([UpdateRequest(update_id, name, args)])
@@ -258,7 +262,7 @@ class PassRunner:
 
     async def _deliver_immediate(self, thread: ThreadRun, commands: list[Command],
                                  outcome: PassOutcome) -> None:
-        rows = [_row(i, r) for i, r in sorted(outcome.results.items())]
+        rows = [immediate_row(i, r) for i, r in sorted(outcome.results.items())]
         missing = [c.idx for c in commands if c.immediate and c.idx not in outcome.results]
         if missing:  # recorded by an earlier pass: read what it recorded
             _, found, _ = await self.ns.passes.load_steps(thread.ref.run_id, thread.ref.dim,
@@ -363,15 +367,15 @@ class PassRunner:
                 finish = ("completed", payload.dumps(thread.task.result(), "workflow result"),
                           None)
             except (TypeError, ValueError) as err:
-                finish = ("failed", None, _error_json(MemFlowFatalError(str(err))))
+                finish = ("failed", None, error_json(MemFlowFatalError(str(err))))
         elif isinstance(exc, WorkflowInterruption | asyncio.CancelledError):
             await self.ns.tasks.delete_task(task, self.owner)
             return None
         elif isinstance(exc, NON_RETRYABLE):
             assert isinstance(exc, MemFlowError)
-            finish = ("failed", None, _error_json(exc))
+            finish = ("failed", None, error_json(exc))
         else:
-            policy = _workflow_policy(thread)
+            policy = workflow_policy(thread)
             if thread.ref.dim == "" and thread.attempt < policy.maximum_attempts:
                 if commands or delivered:
                     outcome = await self.ns.passes.commit_pass(thread.ref, commands, delivered,
@@ -386,30 +390,9 @@ class PassRunner:
                 return None
             maxed = MemFlowMaxedError(str(exc))
             maxed.stack = error_to_dict(exc)["stack"]
-            finish = ("failed", None, _error_json(maxed))
+            finish = ("failed", None, error_json(maxed))
         outcome = await self.ns.passes.commit_pass(thread.ref, commands, delivered, finish=finish,
                                             lease=lease, version=thread.version)
         observe.workflow_finished(thread, finish, outcome)
         self._start_local(outcome.local)
         return outcome
-
-
-def _workflow_policy(thread: ThreadRun) -> RetryPolicy:
-    try:
-        # keys starting with "$" are facts of the run (e.g. a schedule's $scheduled_at)
-        retry = {k: v for k, v in (thread.config or {}).items() if not k.startswith("$")}
-        return RetryPolicy.of(retry or None, WORKFLOW_RETRY_DEFAULT)
-    except (TypeError, ValueError):
-        return WORKFLOW_RETRY_DEFAULT
-
-
-def _error_json(err: MemFlowError) -> str:
-    return payload.dumps(error_to_dict(err), "error")
-
-
-def _row(idx: int, row: dict[str, Any]) -> dict[str, Any]:
-    """A step row for an immediate result (statements without a status report 'done')."""
-    if "status" in row:
-        return {"idx": idx, "status": row["status"], "result": row.get("result"),
-                "error": row.get("error")}
-    return {"idx": idx, "status": "done", "result": None, "error": None}
