@@ -32,6 +32,8 @@ _RUNNING_OF = f"""ARRAY(SELECT r.workflow_id FROM {{s}}.schedule_runs r
 _ROW = f"""c.*, {{s}}.clock() AS db_now, {_RUNNING_OF} AS running,
        (SELECT max(r.scheduled_at) FROM {{s}}.schedule_runs r
          WHERE r.schedule_id = c.schedule_id) AS last_run_at"""
+_LOCKED_ROWS = f"""SELECT {_ROW} FROM {{s}}.schedules c WHERE c.schedule_id = ANY(%(ids)s)
+ ORDER BY c.fire_at"""
 
 
 @dataclass
@@ -177,7 +179,14 @@ SELECT {_ROW} FROM c""")
             async with conn.transaction():
                 async with conn.cursor(row_factory=dict_row) as cur:
                     await cur.execute(sql, params)
-                    rows = [ScheduleRow(**r) for r in await cur.fetchall()]
+                    ids = [r["schedule_id"] for r in await cur.fetchall()]
+                    # read again now they are locked: the locking statement's snapshot may
+                    # predate the commit of the scheduler that held one just before (its
+                    # new run would look absent, and a buffered tick would start beside it)
+                    rows = []
+                    if ids:
+                        await cur.execute(self.sql(_LOCKED_ROWS), {"ids": ids})
+                        rows = [ScheduleRow(**r) for r in await cur.fetchall()]
                 updates = [u for u in (decide(r) for r in rows) if u is not None]
                 if updates:
                     async with conn.pipeline():
