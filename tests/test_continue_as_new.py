@@ -5,6 +5,7 @@ not lost across the hand-over, and workflow.info()'s history figures."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from memflow import Client, Worker, workflow
 from memflow.errors import DuplicateJobError
 from memflow.testing import Replayer
-from tests.support import eventually, sql
+from tests.support import eventually, kill, spawn_ready, sql
 
 
 def bump(n: int) -> int:
@@ -212,3 +213,83 @@ async def test_info_history_figures_are_the_same_on_replay(client: Client, dsn: 
     history = await h.fetch_history()
     await Replayer([sizes]).replay(history)
 
+
+
+@pytest.fixture
+async def chain_workers(dsn: str, namespace: str) -> Any:
+    """Two worker processes serving ``tests.chain_worker``'s queue ``chain``."""
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        for _ in range(2):
+            await spawn_ready("tests.chain_worker", dsn, namespace, procs=procs)
+        yield procs
+    finally:
+        for proc in procs:
+            kill(proc)
+
+
+async def _runs_of(namespace: str, workflow_id: str) -> int:
+    rows = await sql(f'SELECT count(*) FROM "{namespace}".runs WHERE workflow_id = %s',
+                     workflow_id)
+    return int(rows[0][0])
+
+
+async def test_the_execution_timeout_bounds_the_whole_chain(
+        client: Client, namespace: str, chain_workers: Any) -> None:
+    """Runs of 50 ms continue for ever on two worker processes: the deadline comes due in
+    the middle of hand-overs (claimed for a run that has just continued), and still ends the
+    chain on time, naming the execution timeout, with no deadline task left behind. (A
+    deadline claimed for a run that then continued used to wait for its lease, 5 s, to pass
+    before it was claimed again: about one chain in twelve ended at 6.5 s instead of 1.5 s.)"""
+    handles = [await client.workflow.start(args=[0, 0.05], task_queue="chain",
+                                           workflow_name="chain_paced",
+                                           workflow_id=f"forever-{i}", execution_timeout=1.5)
+               for i in range(4)]
+    for h in handles:
+        out = await h.result(timeout=30, throw_on_error=False)
+        assert out["$error"]["code"] == 596, out
+        assert "execution_timeout of 1.5s" in out["$error"]["message"]
+        last = await client.workflow.get_handle(workflow_id=h.workflow_id).describe()
+        assert last.status == "timed_out"
+        assert await _runs_of(namespace, h.workflow_id) >= 3
+        took = await sql(f'SELECT extract(epoch FROM w.completed_at - r.created_at) '
+                         f'FROM "{namespace}".workflows w JOIN "{namespace}".runs r '
+                         "ON r.run_id = w.config->>'$first_run_id' WHERE w.workflow_id = %s",
+                         h.workflow_id)
+        assert 1.5 <= float(took[0][0]) < 4.5, took
+    # a timer that fired as the run timed out may have woken it: that pass finds it ended
+    await eventually(lambda: _no_tasks(namespace), timeout=4)
+
+
+async def _no_tasks(namespace: str) -> bool:
+    return await sql(f'SELECT count(*) FROM "{namespace}".tasks') == [(0,)]
+
+
+async def test_the_run_timeout_starts_again_with_each_run(
+        client: Client, namespace: str, chain_workers: Any) -> None:
+    """Six runs of 0.4 s each outlast a run_timeout of 1 s without one of them timing out;
+    the run that stalls times out at its own run_timeout, as the chain's current run."""
+    whole = await client.workflow.start(args=[0, 0.4, 5], task_queue="chain",
+                                        workflow_name="chain_paced", run_timeout=1.0)
+    assert await whole.result(timeout=30) == 5
+    assert await _runs_of(namespace, whole.workflow_id) == 5
+
+    stalled = await client.workflow.start(args=[0, 0.4, None, 3], task_queue="chain",
+                                          workflow_name="chain_paced", run_timeout=1.0,
+                                          execution_timeout=60)
+    out = await stalled.result(timeout=30, throw_on_error=False)
+    assert out["$error"]["code"] == 596
+    assert "run_timeout of 1s" in out["$error"]["message"]
+    assert await _runs_of(namespace, stalled.workflow_id) == 3  # runs 0-2 continued, 3 stalled
+
+
+async def test_the_nearer_of_both_bounds_ends_the_chain(
+        client: Client, chain_workers: Any) -> None:
+    """With run_timeout 1 s (never reached by a run of 0.1 s) and execution_timeout 1.5 s,
+    the execution deadline ends the chain."""
+    h = await client.workflow.start(args=[0, 0.1], task_queue="chain",
+                                    workflow_name="chain_paced", run_timeout=1.0,
+                                    execution_timeout=1.5)
+    out = await h.result(timeout=30, throw_on_error=False)
+    assert out["$error"]["code"] == 596
+    assert "execution_timeout of 1.5s" in out["$error"]["message"]

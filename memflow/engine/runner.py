@@ -9,6 +9,7 @@ from typing import Any
 
 from memflow import observe, payload
 from memflow.commands import Command, ContinueAsNew, LocalLease
+from memflow.engine.admission import admit_updates
 from memflow.engine.cache import ThreadCache
 from memflow.engine.keylocks import KeyLocks
 from memflow.engine.local import lease_local
@@ -20,7 +21,7 @@ from memflow.engine.outcomes import (
     workflow_policy,
 )
 from memflow.engine.results import ResultBatcher
-from memflow.engine.thread import ThreadRun, UpdateRequest
+from memflow.engine.thread import ThreadRun
 from memflow.errors import (
     NON_RETRYABLE,
     ContinueAsNewError,
@@ -28,7 +29,6 @@ from memflow.errors import (
     MemFlowError,
     MemFlowFatalError,
     MemFlowMaxedError,
-    UpdateRejectedError,
     WorkflowInterruption,
     error_to_dict,
 )
@@ -156,7 +156,7 @@ class PassRunner:
                 await self._diverged(thread, task, lease)
                 return
             if thread.inbox and thread.ref.dim == "" and not thread.done:
-                await self._admit(thread)
+                await admit_updates(self.ns, thread)
                 if thread.nondeterminism is not None:
                     await self._diverged(thread, task, lease)
                     return
@@ -167,6 +167,7 @@ class PassRunner:
                 outcome = await self._finish(thread, task, lease)
                 if outcome is None or outcome.refused != "stale":
                     thread.close()
+                    await self._drop_if_ended(task, outcome)
                     return
             else:
                 commands, delivered = thread.take_commands()
@@ -199,6 +200,7 @@ class PassRunner:
                     log.debug("pass of %s/%r not applied: %s", thread.ref.run_id,
                               thread.ref.dim, outcome.refused)
                     thread.close()
+                    await self._drop_if_ended(task, outcome)
                     return
             thread.close()
             stale += 1
@@ -210,6 +212,13 @@ class PassRunner:
                 await self.ns.tasks.delete_task(task, self.owner)
                 return
             thread = rebuilt
+
+    async def _drop_if_ended(self, task: Task, outcome: PassOutcome | None) -> None:
+        """A pass refused because its thread had ended (a timeout, a cancel of a pending
+        run, a racing finish) leaves nothing for its task to do: delete it now rather than
+        leave it to its lease's end and a claim that finds nothing."""
+        if outcome is not None and outcome.refused == "not live":
+            await self.ns.tasks.delete_task(task, self.owner)
 
     async def _diverged(self, thread: ThreadRun, task: Task, lease: Lease) -> None:
         """A replay that does not match the history: commit nothing of the pass. By default
@@ -231,34 +240,6 @@ class PassRunner:
             DIVERGED_CAP)
         log.warning("pass of workflow %s does not replay its history (failure %d; retried "
                     "with backoff): %s", thread.ref.workflow_id, failures, err)
-
-    async def _admit(self, thread: ThreadRun) -> None:
-        """Admit the update requests waiting for this main thread, in order of arrival: each
-        one whose handler is registered is validated against the state as it is now (a
-        validator's refusal is told to the caller and records nothing) and then admitted as
-        a delivery of its own, its handler running at once. Requests without a handler yet
-        wait for the pass that registers it."""
-        thread.inbox = False
-        for row in await self.ns.updates.requested(thread.ref.run_id):
-            name, update_id, args = row["name"], row["update_id"], list(row["args"] or [])
-            entry = thread.update_handlers.get(name)
-            if entry is None:
-                thread.unhandled.add(name)
-                continue
-            validator = entry[1]
-            if validator is not None:
-                try:
-                    thread.read(validator, payload.decode_args(validator, args),
-                                f"the validator of update {name!r}")
-                except Exception as exc:
-                    err = UpdateRejectedError(str(exc) or type(exc).__name__)
-                    await self.ns.updates.reject(thread.ref.run_id, update_id,
-                                                 error_json(err))
-                    continue
-            thread.unhandled.discard(name)
-            thread.admit([UpdateRequest(update_id, name, args)])
-            if thread.done:
-                return
 
     async def _deliver_immediate(self, thread: ThreadRun, commands: list[Command],
                                  outcome: PassOutcome) -> None:

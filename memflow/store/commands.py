@@ -166,11 +166,12 @@ SELECT (SELECT count(*) FROM woken) AS delivered, (SELECT count(*) FROM kept) AS
     return [signal_lock(signal_id), (sql, params)]
 
 
-def start_workflow(params: dict[str, Any], channel: str) -> Statement:
+def start_workflow(params: dict[str, Any], channel: str, *, fresh: bool = False) -> Statement:
     """Start a workflow run as the id's policies allow; returns one row: the ``action``
     decided (see ``fragments.start_ctes``), ``started`` (the new run id, or NULL) and
-    ``old_run_id`` (the run that held the id)."""
-    sql = f"""WITH {start_ctes()}
+    ``old_run_id`` (the run that held the id). With ``fresh``, only a new id starts (the
+    short statement; ``started`` is NULL when the id exists)."""
+    sql = f"""WITH {start_ctes(fresh=fresh)}
 SELECT d.action, d.old_run_id, (SELECT run_id FROM up) AS started,
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue)
                               FROM first_pass) n) AS notified

@@ -43,6 +43,22 @@ def _archived_columns() -> str:
     return ", ".join(_ARCHIVED_AS.get(c, c) for c in names)
 
 
+# The run's deadline task re-armed for the next run (``memflow.workflow.timeouts``): due when
+# the execution deadline (from the first run's start) or the new run's own ``run_timeout``
+# passes, whichever is nearer, failing it with that bound's error. Unleased, so a worker
+# that claimed it for the old run finds it no longer its own and leaves it.
+_REARMED = """SELECT id, least(ex_due, run_due) AS due,
+       CASE WHEN run_due IS NOT NULL AND (ex_due IS NULL OR run_due < ex_due)
+            THEN payload->'run'->'error' ELSE coalesce(payload->'execution'->'error',
+                                                         payload->'error') END AS error
+  FROM (SELECT id, payload,
+               to_timestamp((payload->>'started_at')::float8
+                            + (payload->'execution'->>'seconds')::float8) AS ex_due,
+               {s}.clock() + (payload->'run'->>'seconds')::float8 * interval '1 second'
+                 AS run_due
+          FROM {s}.tasks WHERE run_id = %(run_id)s AND kind = 'x') x"""
+
+
 CONTINUE_CTES = f"""prev AS (
     SELECT {RUN_COLUMNS}, version, trace FROM {{s}}.workflows
      WHERE run_id = %(run_id)s AND status = 'running'),
@@ -61,14 +77,19 @@ fin AS (
            created_at = {{s}}.clock(), updated_at = {{s}}.clock(), completed_at = NULL,
            expire_at = NULL
       FROM prev WHERE w.workflow_id = prev.workflow_id AND w.run_id = prev.run_id
+       AND w.status = 'running' AND w.version = prev.version
     RETURNING w.workflow_id, w.run_id, w.name, w.task_queue, w.args, w.config, w.trace,
               prev.version + 1 AS version),
 gone AS (DELETE FROM {{s}}.tasks
            WHERE run_id = %(run_id)s AND kind <> 'x' AND EXISTS (SELECT 1 FROM fin)),
 deadline_moved AS (
-    UPDATE {{s}}.tasks SET run_id = %(new_run_id)s
-     WHERE run_id = %(run_id)s AND kind = 'x' AND EXISTS (SELECT 1 FROM fin)
-    RETURNING id),
+    UPDATE {{s}}.tasks t
+       SET run_id = %(new_run_id)s, lease_owner = NULL,
+           visible_at = coalesce(d.due, t.visible_at),
+           payload = t.payload || jsonb_build_object('error', d.error)
+      FROM ({_REARMED}) d
+     WHERE t.id = d.id AND EXISTS (SELECT 1 FROM fin)
+    RETURNING t.id),
 kept AS (
     INSERT INTO {{s}}.signals (signal_id, data)
     SELECT s.name, s.result FROM {{s}}.steps s

@@ -14,7 +14,10 @@ it, so cancelling twice is cancelling once, and a finished run is left alone.
 
 **Workflow timeouts** are a task of kind ``x`` created with the run, due at its deadline;
 when a worker claims it, one transaction fails the run (status ``timed_out``, tasks dropped,
-a waiting parent settled) and cancels its ``exec_child`` children.
+a waiting parent settled) and cancels its ``exec_child`` children. Continue-as-new re-arms
+the task for the next run and takes it back from a worker that had claimed it (its lease
+and run id are checked under the task's row lock), so a deadline coming due during the
+hand-over times out the next run, never nothing.
 """
 
 from __future__ import annotations
@@ -94,8 +97,8 @@ SELECT (SELECT count(DISTINCT run_id) FROM marker) + (SELECT count(*) FROM unbor
 # A run whose deadline task came due: it fails with the timeout (while this worker holds the
 # task under its claim and the run is live), its tasks go, and a parent waiting is settled.
 _TIME_OUT = f"""WITH held AS (
-    SELECT id FROM {{s}}.tasks WHERE id = %(task_id)s AND lease_owner = %(owner)s
-       AND attempts = %(token)s FOR UPDATE),
+    SELECT id, run_id FROM {{s}}.tasks WHERE id = %(task_id)s AND lease_owner = %(owner)s
+       AND attempts = %(token)s AND run_id = %(run_id)s FOR UPDATE),
 fin AS (
     UPDATE {{s}}.workflows SET status = 'timed_out', result = NULL, error = %(error)s::jsonb,
            completed_at = {{s}}.clock(), updated_at = {{s}}.clock(), version = version + 1,

@@ -201,6 +201,9 @@ _UP_REUSE = """    ON CONFLICT (workflow_id) DO UPDATE SET
         AND (SELECT action FROM decide) IN ('replace', 'terminate')
 """
 
+_UP_FRESH = """    ON CONFLICT (workflow_id) DO NOTHING
+"""
+
 _UP_TAIL = """    RETURNING run_id, task_queue, status, workflow_id, name, args, config, trace
 ),
 first_pass AS (
@@ -216,14 +219,23 @@ first_pass AS (
 ),
 deadline AS (
     INSERT INTO {s}.tasks (queue, kind, run_id, dim, payload, visible_at)
-    SELECT task_queue, 'x', run_id, '', %(timeout_payload)s::jsonb,
+    SELECT task_queue, 'x', run_id, '',
+           %(timeout_payload)s::jsonb
+             || jsonb_build_object('started_at', extract(epoch FROM {s}.clock())),
            {s}.clock() + %(timeout)s::float8 * interval '1 second'
       FROM up WHERE %(timeout)s::float8 IS NOT NULL
     RETURNING queue
-),"""
+)"""
+
+# ``decide`` of a start that takes only a new id: an existing row makes ``up``'s insert do
+# nothing (no ``up`` row; the caller then runs the locking statement of ``start_ctes``).
+def _decide_fresh(guard: str) -> str:
+    return f"""decide AS (
+    SELECT CASE WHEN {guard} THEN 'insert' ELSE 'skip' END AS action, NULL::text AS old_run_id),"""
+
 
 @functools.cache
-def start_ctes(guard: str = "true") -> str:
+def start_ctes(guard: str = "true", *, fresh: bool = False) -> str:
     """The CTEs that start a workflow run and enqueue its first pass (unless it is created
     pending), when ``guard`` (an SQL condition) holds, deciding in one statement what the id
     allows (CTE ``decide``: see ``_DECIDE``; parameters ``id_reuse_policy`` and
@@ -235,8 +247,15 @@ def start_ctes(guard: str = "true") -> str:
 
     A start that found no row but lost the insert to a concurrent start of the same id
     (``action`` ``insert``, no ``up`` row), or ``stale``, decided on a stale view: the caller
-    runs it again, and then sees the winner's row."""
-    return "\n" + _decide(guard) + _UP_HEAD + _UP_REUSE + _UP_TAIL + "\n" + _archive()
+    runs it again, and then sees the winner's row.
+
+    With ``fresh``, the short statement of the common case: only a new id starts (the same
+    columns, admission and deadline), nothing is locked or archived, and an id that exists
+    (live, finished, or being inserted by a racing start) leaves ``up`` empty — the caller then
+    decides with the full statement."""
+    if fresh:
+        return "\n" + _decide_fresh(guard) + _UP_HEAD + _UP_FRESH + _UP_TAIL
+    return "\n" + _decide(guard) + _UP_HEAD + _UP_REUSE + _UP_TAIL + ",\n" + _archive()
 
 
 # Settles what waits for the runs in CTE ``fin`` that just ended, and wakes it (CTE ``woken``):

@@ -43,7 +43,12 @@ class WorkflowQueries(Part):
         current row (``fragments.start_ctes``). Returns ``("started", run_id)``,
         ``("existing", run_id)`` (a live run, with ``id_conflict_policy="use_existing"``) or
         ``("duplicate", None)``. A start that lost the insert of a new id to a racing start
-        decides again, on the winner's row."""
+        decides again, on the winner's row. A new id (the common case) takes one short
+        statement that locks nothing; an existing one then the deciding statement."""
+        sql, full = start_workflow(params, self.namespace, fresh=True)
+        row = (await self.store.fetch(self.sql(sql), full))[0]
+        if row["started"] is not None:
+            return "started", str(row["started"])
         for _ in range(START_TRIES):
             sql, full = start_workflow(params, self.namespace)
             row = (await self.store.fetch(self.sql(sql), full))[0]

@@ -1,0 +1,38 @@
+"""A worker process for workflow timeouts across continue-as-new:
+``python -m tests.chain_worker DSN NAMESPACE``.
+
+It serves the queue ``chain`` with ``chain_paced(n, pause, stop, stall_at)``: each run sleeps
+``pause`` seconds and continues as new, run ``stall_at`` (if any) waits for a signal that
+never comes, and run ``stop`` (if any) returns how many runs ran. Leases are 5 s, so a task
+left to its lease's end shows as a late deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from memflow import Worker, workflow
+
+
+async def chain_paced(n: int, pause: float, stop: int | None = None,
+                      stall_at: int | None = None) -> int:
+    if n == stall_at:
+        await workflow.wait_for(f"never-{workflow.info().workflow_id}")
+    await workflow.sleep_for(pause)
+    if stop is not None and n >= stop:
+        return n
+    workflow.continue_as_new(n + 1, pause, stop, stall_at)
+    return n  # not reached
+
+
+async def main() -> None:
+    worker = await Worker.create(connection=sys.argv[1], task_queue="chain",
+                                 workflow=[chain_paced], namespace=sys.argv[2],
+                                 options={"lease_seconds": 5})
+    print("ready", flush=True)
+    await worker.run()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
