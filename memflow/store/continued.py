@@ -19,7 +19,7 @@ from typing import Any
 
 from memflow import commands as durable
 from memflow.store.commands import Statement, Thread
-from memflow.store.fragments import NOTIFY_WOKEN, RUN_COLUMNS, WAKE
+from memflow.store.fragments import NOTIFY_WOKEN, RUN_COLUMNS, WAKE, fail_hook_waiters
 
 # Serialise with senders of the signals the run's open waits are for (see signal_lock).
 LOCK_SIGNALS = """SELECT count(pg_advisory_xact_lock(hashtext('memflow-signal'), hashtext(name)))
@@ -123,14 +123,7 @@ hooks_shut AS (
                'code', 598, 'type', 'MemFlowFatalError', 'stack', '')
      WHERE th.run_id = %(run_id)s AND th.status = 'running' AND EXISTS (SELECT 1 FROM fin)
     RETURNING th.parent_run_id, th.parent_dim, th.parent_idx, th.error),
-woken AS (
-    UPDATE {{s}}.steps s
-       SET status = 'failed', error = hooks_shut.error, completed_at = {{s}}.clock()
-      FROM hooks_shut
-     WHERE s.run_id = ANY(ARRAY(SELECT parent_run_id FROM hooks_shut))
-       AND s.run_id = hooks_shut.parent_run_id AND s.dim = hooks_shut.parent_dim
-       AND s.idx = hooks_shut.parent_idx AND s.status = 'pending' AND s.kind = 'exec_hook'
-    RETURNING s.run_id, s.dim),
+{fail_hook_waiters("woken", "hooks_shut")},
 {WAKE.strip()}"""
 
 CONTINUE_COLS = f"""(SELECT count(*) FROM fin) AS finished,

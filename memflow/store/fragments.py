@@ -123,6 +123,21 @@ decide AS (
       FROM (SELECT 1) one LEFT JOIN held c ON true),"""
 
 
+def fail_hook_waiters(name: str, closed: str) -> str:
+    """CTE ``name``: the ``exec_hook`` steps awaiting the hook threads that CTE ``closed`` just
+    closed (it returns their ``parent_run_id, parent_dim, parent_idx`` and ``error``) fail
+    with that error; returns the woken threads' ``run_id, dim``. (``= ANY(ARRAY(...))``
+    makes the planner look the steps up by key, never scan every pending wait.)"""
+    return f"""{name} AS (
+    UPDATE {{s}}.steps s
+       SET status = 'failed', error = {closed}.error, completed_at = {{s}}.clock()
+      FROM {closed}
+     WHERE s.run_id = ANY(ARRAY(SELECT parent_run_id FROM {closed}))
+       AND s.run_id = {closed}.parent_run_id AND s.dim = {closed}.parent_dim
+       AND s.idx = {closed}.parent_idx AND s.status = 'pending' AND s.kind = 'exec_hook'
+    RETURNING s.run_id, s.dim)"""
+
+
 def _archive() -> str:
     """The old run of a reused (or taken over) id, copied to ``runs`` in the statement that
     replaces it — from ``cur``, the row as it was when locked. Its hook threads still open are
@@ -144,13 +159,7 @@ arch_threads AS (
      WHERE run_id = (SELECT run_id FROM arch) AND status = 'running'
     RETURNING parent_run_id, parent_dim, parent_idx, error),
 arch_tasks AS (DELETE FROM {{s}}.tasks WHERE run_id = (SELECT run_id FROM arch)),
-arch_waiters AS (
-    UPDATE {{s}}.steps s SET status = 'failed', error = a.error, completed_at = {{s}}.clock()
-      FROM arch_threads a
-     WHERE s.run_id = ANY(ARRAY(SELECT parent_run_id FROM arch_threads))
-       AND s.run_id = a.parent_run_id AND s.dim = a.parent_dim AND s.idx = a.parent_idx
-       AND s.status = 'pending' AND s.kind = 'exec_hook'
-    RETURNING s.run_id, s.dim),
+{fail_hook_waiters("arch_waiters", "arch_threads")},
 arch_parent AS (
     UPDATE {{s}}.steps s SET status = 'failed', error = a.error, completed_at = {{s}}.clock()
       FROM arch a
@@ -285,14 +294,7 @@ hooks_shut AS (
      WHERE th.run_id = fin.run_id AND th.status = 'running'
        AND NOT {hooks_open("fin")}
     RETURNING th.parent_run_id, th.parent_dim, th.parent_idx, th.error),
-hook_waiters AS (
-    UPDATE {{s}}.steps s
-       SET status = 'failed', error = hooks_shut.error, completed_at = {{s}}.clock()
-      FROM hooks_shut
-     WHERE s.run_id = ANY(ARRAY(SELECT parent_run_id FROM hooks_shut))
-       AND s.run_id = hooks_shut.parent_run_id AND s.dim = hooks_shut.parent_dim
-       AND s.idx = hooks_shut.parent_idx AND s.status = 'pending' AND s.kind = 'exec_hook'
-    RETURNING s.run_id, s.dim),
+{fail_hook_waiters("hook_waiters", "hooks_shut")},
 woken AS (SELECT run_id, dim FROM settled UNION SELECT run_id, dim FROM hook_waiters),
 """
 
