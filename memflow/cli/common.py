@@ -9,13 +9,14 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
 import click
 
+from memflow.cli import render
 from memflow.errors import MemFlowError
 
 T = TypeVar("T")
@@ -236,3 +237,28 @@ def out(text: str = "") -> None:
 def note(text: str) -> None:
     """A progress or status line on stderr."""
     click.echo(text, err=True, color=color_enabled())
+
+
+def print_record(record: Any, as_json: bool, lines: Callable[[Any], list[str]]) -> None:
+    """A ``describe``-like command's output: ``record`` (a dataclass) as JSON, or its
+    ``lines(record)``."""
+    if as_json:
+        out(to_json(record, indent=2))
+        return
+    for line in lines(record):
+        out(line)
+
+
+def print_listing(records: Sequence[Any], as_json: bool, *, empty: str, headers: list[str],
+                  row: Callable[[Any], list[Any]], limits: dict[int, int]) -> None:
+    """A ``list`` command's output: ``records`` (dataclasses) as one JSON array, or a table of
+    ``row(record)`` under ``headers`` (its first column shortened in the middle; ``limits``
+    caps column widths); ``empty`` on stderr when there are none."""
+    if as_json:
+        out(to_json(list(records), indent=2))
+        return
+    if not records:
+        note(empty)
+        return
+    for line in render.table(headers, [row(r) for r in records], limits=limits, middle=(0,)):
+        out(line)

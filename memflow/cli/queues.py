@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import click
 
 from memflow.cli import render
-from memflow.cli.common import Env, client_for, common_options, note, out, run, to_json
+from memflow.cli.common import (
+    Env,
+    client_for,
+    common_options,
+    out,
+    print_listing,
+    print_record,
+    run,
+    to_json,
+)
 
 
 @click.group("queue", short_help="Limit and inspect task queues (flow control).")
@@ -42,10 +50,6 @@ def limits_text(limits: dict[str, Any]) -> str:
     return ", ".join(parts) or "-"
 
 
-def _as_json(d: Any) -> str:
-    return to_json(dataclasses.asdict(d), indent=2)
-
-
 @queue_group.command("configure", short_help="Set the limits of a queue.")
 @click.argument("task_queue")
 @click.option("--concurrency", type=int, help="At most this many running at once.")
@@ -68,7 +72,7 @@ def configure_command(env: Env, task_queue: str, concurrency: int | None,
 
     d = run(env, go())
     if as_json:
-        out(_as_json(d))
+        out(to_json(d, indent=2))
         return
     text = limits_text(d.limits)
     out(f"queue {task_queue}: {'no limits' if text == '-' else text}")
@@ -85,12 +89,7 @@ def describe_command(env: Env, task_queue: str, as_json: bool) -> None:
         client = await client_for(env)
         return await client.queue.describe(task_queue, namespace=env.namespace)
 
-    d = run(env, go())
-    if as_json:
-        out(_as_json(d))
-        return
-    for line in describe_lines(d):
-        out(line)
+    print_record(run(env, go()), as_json, describe_lines)
 
 
 def describe_lines(d: Any) -> list[str]:
@@ -113,15 +112,8 @@ def list_command(env: Env, as_json: bool) -> None:
         client = await client_for(env)
         return await client.queue.list(namespace=env.namespace)
 
-    descs = run(env, go())
-    if as_json:
-        out(to_json([dataclasses.asdict(d) for d in descs], indent=2))
-        return
-    if not descs:
-        note("no queues")
-        return
-    rows = [[d.task_queue, limits_text(d.limits), str(d.running), str(d.pending), str(d.depth),
-             render.seconds(d.oldest_wait_s)] for d in descs]
-    for line in render.table(["QUEUE", "LIMITS", "RUNNING", "PENDING", "DEPTH", "OLDEST WAIT"],
-                             rows, limits={0: 40, 1: 50}, middle=(0,)):
-        out(line)
+    print_listing(run(env, go()), as_json, empty="no queues",
+                  headers=["QUEUE", "LIMITS", "RUNNING", "PENDING", "DEPTH", "OLDEST WAIT"],
+                  row=lambda d: [d.task_queue, limits_text(d.limits), str(d.running),
+                                 str(d.pending), str(d.depth), render.seconds(d.oldest_wait_s)],
+                  limits={0: 40, 1: 50})

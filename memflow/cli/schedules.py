@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from typing import Any
 
 import click
 
 from memflow.cli import render
-from memflow.cli.common import Env, client_for, common_options, note, out, run, to_json
+from memflow.cli.common import (
+    Env,
+    client_for,
+    common_options,
+    note,
+    out,
+    print_listing,
+    print_record,
+    run,
+)
 from memflow.cli.workflows import _arguments, arg_options
 from memflow.schedules.spec import OVERLAP_POLICIES
 
@@ -88,22 +96,16 @@ def list_command(env: Env, as_json: bool) -> None:
         client = await client_for(env)
         return await client.schedule.list(namespace=env.namespace)
 
-    descs = run(env, go())
-    if as_json:
-        out(to_json([dataclasses.asdict(d) for d in descs], indent=2))
-        return
-    if not descs:
-        note("no schedules")
-        return
-    rows = [[d.schedule_id, d.workflow_name, d.task_queue, _spec(d), d.overlap,
-             render.Cell("paused", fg="yellow") if d.paused else render.Cell("active",
-                                                                             fg="green"),
-             render.when(d.next_runs[0]) if d.next_runs else "-", str(len(d.running))]
-            for d in descs]
-    for line in render.table(["SCHEDULE ID", "WORKFLOW", "QUEUE", "SPEC", "OVERLAP", "STATE",
-                              "NEXT RUN", "RUNNING"], rows, limits={0: 40, 3: 40},
-                             middle=(0,)):
-        out(line)
+    print_listing(run(env, go()), as_json, empty="no schedules",
+                  headers=["SCHEDULE ID", "WORKFLOW", "QUEUE", "SPEC", "OVERLAP", "STATE",
+                           "NEXT RUN", "RUNNING"], row=_list_row, limits={0: 40, 3: 40})
+
+
+def _list_row(d: Any) -> list[Any]:
+    state = (render.Cell("paused", fg="yellow") if d.paused
+             else render.Cell("active", fg="green"))
+    return [d.schedule_id, d.workflow_name, d.task_queue, _spec(d), d.overlap, state,
+            render.when(d.next_runs[0]) if d.next_runs else "-", str(len(d.running))]
 
 
 @schedule_group.command("describe", short_help="Show one schedule: next and recent runs.")
@@ -116,12 +118,7 @@ def describe_command(env: Env, schedule_id: str, as_json: bool) -> None:
         client = await client_for(env)
         return await client.schedule.get_handle(schedule_id, namespace=env.namespace).describe()
 
-    d = run(env, go())
-    if as_json:
-        out(to_json(dataclasses.asdict(d), indent=2))
-        return
-    for line in describe_lines(d):
-        out(line)
+    print_record(run(env, go()), as_json, describe_lines)
 
 
 def describe_lines(d: Any) -> list[str]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import click
@@ -184,15 +185,7 @@ def cancel_command(env: Env, workflow_id: str, reason: str | None) -> None:
     """Ask a running workflow to cancel: asyncio.CancelledError is raised where it waits, its
     activities are abandoned and its exec_child children cancelled. It may clean up and
     finish; if not, it ends "cancelled". Cancelling twice is the same as once."""
-    async def go() -> None:
-        client = await client_for(env)
-        handle = client.workflow.get_handle(workflow_id=workflow_id, namespace=env.namespace)
-        status = (await handle.describe()).status
-        if status in FINISHED:
-            raise CliError(f"workflow {workflow_id} is already {status}: nothing to cancel")
-        await handle.cancel(reason=reason)
-
-    run(env, go())
+    run(env, _stop_live(env, workflow_id, "cancel", lambda h: h.cancel(reason=reason)))
     out(f"asked workflow {workflow_id} to cancel")
 
 
@@ -203,16 +196,20 @@ def cancel_command(env: Env, workflow_id: str, reason: str | None) -> None:
 def terminate_command(env: Env, workflow_id: str, reason: str | None) -> None:
     """End a running workflow at once: status "interrupted", its result raises
     MemFlowInterruptedError (410)."""
-    async def go() -> None:
-        client = await client_for(env)
-        handle = client.workflow.get_handle(workflow_id=workflow_id, namespace=env.namespace)
-        status = (await handle.describe()).status
-        if status in FINISHED:
-            raise CliError(f"workflow {workflow_id} is already {status}: nothing to terminate")
-        await handle.terminate(reason=reason)
-
-    run(env, go())
+    run(env, _stop_live(env, workflow_id, "terminate", lambda h: h.terminate(reason=reason)))
     out(f"terminated workflow {workflow_id}")
+
+
+async def _stop_live(env: Env, workflow_id: str, verb: str,
+                     act: Callable[[Any], Awaitable[Any]]) -> None:
+    """``act(handle)`` on the running workflow ``workflow_id``; a clear error when it has
+    already finished (nothing to ``verb``)."""
+    client = await client_for(env)
+    handle = client.workflow.get_handle(workflow_id=workflow_id, namespace=env.namespace)
+    status = (await handle.describe()).status
+    if status in FINISHED:
+        raise CliError(f"workflow {workflow_id} is already {status}: nothing to {verb}")
+    await act(handle)
 
 
 @click.command("unpark", short_help="Retry the parked (poison) tasks of a workflow.")
