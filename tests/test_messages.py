@@ -201,11 +201,21 @@ async def test_a_query_replays_when_the_run_is_in_no_cache(client: Client, dsn: 
     handle = await client.workflow.start(args=[9], task_queue="msg", workflow_name="cart")
     for item in ("a", "b", "c"):
         await handle.update("add", item)
+    # the last update's pass has committed (its result is in) but may not have cached the
+    # thread yet: let it end (its task gone, then a moment) before evicting
+    await eventually(lambda: _no_pass_task(namespace, handle.run_id))
+    await asyncio.sleep(0.1)
     for w in workers:  # evicted from every cache
         w.cache.clear()
     assert all(len(w.cache) == 0 for w in workers)
     assert await handle.query("items") == ["a", "b", "c"]
     assert all(len(w.cache) == 0 for w in workers)  # answering cached nothing either
+
+
+async def _no_pass_task(namespace: str, run_id: str) -> bool:
+    rows = await sql(f'SELECT count(*) FROM "{namespace}".tasks WHERE run_id = %s '
+                     "AND kind = 'w'", run_id)
+    return rows == [(0,)]
 
 
 async def test_racing_updates_from_many_callers_each_run_once(client: Client, dsn: str,
