@@ -13,6 +13,7 @@ from memflow.errors import (
     WorkflowNotFoundError,
     error_from_dict,
 )
+from memflow.waits import until_notified
 
 if TYPE_CHECKING:
     from memflow.client import Client
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from memflow.updates import WorkflowUpdateHandle
 
 HISTORY_FORMAT = "memflow-history/1"
+SAFETY_WAIT = 30.0  # re-read the outcome at least this often (a lost NOTIFY)
 
 STATUS_CODES = {"running": 1, "completed": 0, "failed": 0, "pending": -1,
                 "interrupted": -100_000_001, "cancelled": 0, "timed_out": 0, "continued": 0}
@@ -123,17 +125,8 @@ class WorkflowHandle:
                     continue
                 if row["status"] in FINISHED:
                     return self._outcome(row, throw_on_error)
-                # notifications wake us; the poll only guards against a lost one
-                wait = 30.0
-                if deadline is not None:
-                    wait = min(wait, deadline - loop.time())
-                    if wait <= 0:
-                        raise TimeoutError(f"workflow {self.workflow_id} did not finish within "
-                                           f"{timeout}s")
-                try:
-                    await asyncio.wait_for(done.wait(), wait)
-                except TimeoutError:
-                    pass
+                await until_notified(done, deadline, SAFETY_WAIT, lambda: (
+                    f"workflow {self.workflow_id} did not finish within {timeout}s"))
         finally:
             unsubscribe()
 

@@ -8,6 +8,7 @@ in order, and whose handler's outcome is told to the caller (``WorkflowUpdateHan
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from memflow.errors import (
     error_from_dict,
 )
 from memflow.ids import check_id, guid
+from memflow.waits import until_notified
 
 if TYPE_CHECKING:
     from memflow.handle import WorkflowHandle
@@ -140,6 +142,7 @@ async def _await(ns: NamespaceStore, workflow_id: str, run_id: str | None, updat
                    notifier.subscribe(ns.namespace, f"d:{workflow_id}", lambda _k: changed.set())]
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
+    late = functools.partial(_late, name, workflow_id, timeout)
     try:
         await notifier.wait_listening(ns.namespace)
         fresh = False  # a new request: nothing to read before a worker tells us
@@ -149,7 +152,7 @@ async def _await(ns: NamespaceStore, workflow_id: str, run_id: str | None, updat
         while True:
             if fresh:
                 fresh = False
-                await _changed(changed, deadline, loop, name, workflow_id, timeout)
+                await until_notified(changed, deadline, SAFETY_WAIT, late)
                 continue
             changed.clear()
             st = await ns.updates.state(run_id, update_id)
@@ -172,24 +175,11 @@ async def _await(ns: NamespaceStore, workflow_id: str, run_id: str | None, updat
             if st["run_status"] != "running":
                 raise UpdateFailedError(f"update {name!r}: workflow {workflow_id} is not "
                                         f"running (status {st['run_status']})")
-            await _changed(changed, deadline, loop, name, workflow_id, timeout)
+            await until_notified(changed, deadline, SAFETY_WAIT, late)
     finally:
         for unsub in unsubscribe:
             unsub()
 
 
-async def _changed(changed: asyncio.Event, deadline: float | None,
-                   loop: asyncio.AbstractEventLoop, name: str, workflow_id: str,
-                   timeout: float | None) -> None:
-    """Wait for a notification about the update (or the safety interval); ``TimeoutError``
-    past the deadline."""
-    wait = SAFETY_WAIT
-    if deadline is not None:
-        wait = min(wait, deadline - loop.time())
-        if wait <= 0:
-            raise TimeoutError(f"update {name!r} of workflow {workflow_id} did not finish "
-                               f"within {timeout:g}s")
-    try:
-        await asyncio.wait_for(changed.wait(), wait)
-    except TimeoutError:
-        pass
+def _late(name: str, workflow_id: str, timeout: float | None) -> str:
+    return f"update {name!r} of workflow {workflow_id} did not finish within {timeout:g}s"
