@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from memflow import Worker, activity, workflow
+from memflow import activity, workflow
+from tests.support import serve_worker
 
 OUT = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(".")
 
@@ -46,13 +47,5 @@ async def cxp_book(booking: str) -> str:
         return await acts.cxp_refund(booking)
 
 
-async def main() -> None:
-    worker = await Worker.create(connection=sys.argv[1], task_queue="cxp",
-                                 workflow=[cxp_book], namespace=sys.argv[2],
-                                 options={"lease_seconds": 2, "poll_seconds": 2})
-    print("ready", flush=True)
-    await worker.run()
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    serve_worker("cxp", [cxp_book], options={"lease_seconds": 2, "poll_seconds": 2})

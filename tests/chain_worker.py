@@ -9,10 +9,8 @@ left to its lease's end shows as a late deadline.
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
-from memflow import Worker, workflow
+from memflow import workflow
+from tests.support import serve_worker
 
 
 async def chain_paced(n: int, pause: float, stop: int | None = None,
@@ -26,13 +24,5 @@ async def chain_paced(n: int, pause: float, stop: int | None = None,
     return n  # not reached
 
 
-async def main() -> None:
-    worker = await Worker.create(connection=sys.argv[1], task_queue="chain",
-                                 workflow=[chain_paced], namespace=sys.argv[2],
-                                 options={"lease_seconds": 5})
-    print("ready", flush=True)
-    await worker.run()
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    serve_worker("chain", [chain_paced], options={"lease_seconds": 5})

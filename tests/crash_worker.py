@@ -8,25 +8,16 @@ workflow pass that follows step ``i``'s result (writing the file ``HANG_MARKER``
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 import time
 from pathlib import Path
 
-import psycopg
-
-from memflow import Worker, activity, workflow
-from tests.support import DSN
+from memflow import workflow
+from tests.support import log_execution, serve_worker
 
 
 def step(i: int) -> int:
-    namespace = activity.info().namespace
-    with psycopg.connect(DSN, autocommit=True) as conn:
-        conn.execute(f'INSERT INTO "{namespace}".exec_log (step, pid) VALUES (%s, %s)',
-                     (i, os.getpid()))
-    if os.environ.get("HANG_ACTIVITY") == str(i):
-        time.sleep(120)
+    log_execution(i)
     return i * 10
 
 
@@ -46,16 +37,8 @@ async def crashy(n: int) -> int:
     return total
 
 
-async def main() -> None:
+if __name__ == "__main__":
     import logging
 
     logging.basicConfig(level=logging.INFO)
-    worker = await Worker.create(connection=sys.argv[1], task_queue="crash", workflow=crashy,
-                                 namespace=sys.argv[2],
-                                 options={"lease_seconds": 1.5, "poll_seconds": 1})
-    print("ready", flush=True)
-    await worker.run()
-
-
-if __name__ == "__main__":
-    asyncio.run(main())
+    serve_worker("crash", [crashy], options={"lease_seconds": 1.5, "poll_seconds": 1})

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 
 import psycopg
 
-from memflow import Worker, activity, workflow
-from tests.support import DSN
+from memflow import activity, workflow
+from tests.support import DSN, serve_worker
 
 LEASE = float(os.environ.get("MULTI_LEASE", "2"))
 
@@ -47,13 +46,5 @@ async def fanout(i: int) -> int:
     return len(parts) + len(more)
 
 
-async def main() -> None:
-    worker = await Worker.create(connection=sys.argv[1], task_queue="multi",
-                                 workflow=[racer, fanout], namespace=sys.argv[2],
-                                 options={"lease_seconds": LEASE, "poll_seconds": 1})
-    print("ready", flush=True)
-    await worker.run()
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    serve_worker("multi", [racer, fanout], options={"lease_seconds": LEASE, "poll_seconds": 1})

@@ -1,4 +1,5 @@
-"""Helpers for tests: the test database and small waiting utilities."""
+"""Helpers for tests: the test database, small waiting utilities, and the pieces of the
+suite's worker processes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -73,3 +76,33 @@ def kill(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
     proc.wait(10)
+
+
+def log_execution(step: int) -> None:
+    """In an activity: record this execution of step ``step`` in ``<namespace>.exec_log``
+    (step, pid), so a test can count executions across processes; then, when the environment
+    says ``HANG_ACTIVITY=<step>``, hang (for a test to SIGKILL the process right there)."""
+    from memflow import activity
+
+    namespace = activity.info().namespace
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute(f'INSERT INTO "{namespace}".exec_log (step, pid) VALUES (%s, %s)',
+                     (step, os.getpid()))
+    if os.environ.get("HANG_ACTIVITY") == str(step):
+        time.sleep(120)
+
+
+def serve_worker(task_queue: str, workflows: list[Any], **create: Any) -> None:
+    """The body of a worker process of the suite, ``python -m tests.<module> DSN NAMESPACE``:
+    a worker of ``task_queue`` for ``workflows`` (``create``: more ``Worker.create``
+    arguments) that prints ``ready`` once it is created (see ``spawn_ready``) and runs until
+    stopped."""
+    from memflow import Worker
+
+    async def main() -> None:
+        worker = await Worker.create(connection=sys.argv[1], task_queue=task_queue,
+                                     workflow=workflows, namespace=sys.argv[2], **create)
+        print("ready", flush=True)
+        await worker.run()
+
+    asyncio.run(main())

@@ -8,25 +8,16 @@ the file ``HANG_MARKER`` first), so a test can SIGKILL the process there.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 import time
 from pathlib import Path
 
-import psycopg
-
-from memflow import Worker, activity, workflow
-from tests.support import DSN
+from memflow import workflow
+from tests.support import log_execution, serve_worker
 
 
 def record(tag: int) -> int:
-    namespace = activity.info().namespace
-    with psycopg.connect(DSN, autocommit=True) as conn:
-        conn.execute(f'INSERT INTO "{namespace}".exec_log (step, pid) VALUES (%s, %s)',
-                     (tag, os.getpid()))
-    if os.environ.get("HANG_ACTIVITY") == str(tag):
-        time.sleep(120)
+    log_execution(tag)
     return tag
 
 
@@ -58,13 +49,5 @@ async def ledger() -> dict:
     return state
 
 
-async def main() -> None:
-    worker = await Worker.create(connection=sys.argv[1], task_queue="ledger", workflow=ledger,
-                                 namespace=sys.argv[2],
-                                 options={"lease_seconds": 1.5, "poll_seconds": 1})
-    print("ready", flush=True)
-    await worker.run()
-
-
 if __name__ == "__main__":
-    asyncio.run(main())
+    serve_worker("ledger", [ledger], options={"lease_seconds": 1.5, "poll_seconds": 1})
