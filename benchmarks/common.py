@@ -106,6 +106,25 @@ async def session(label: str, workflows: list[Callable[..., Any]], activities: l
         await drop_schema(ns)
 
 
+async def three_step_batch(s: Session, workflow: Callable[..., Any], n: int,
+                           label: str) -> tuple[float, list[tuple[float, float, str]]]:
+    """W1's body: ``n`` runs of ``workflow`` (``flows.three_steps``) started at once and
+    awaited. Returns the seconds from the first start to the last result, and per run its
+    start-to-result seconds, its end (``perf_counter``) and its run id."""
+    async def one(i: int) -> tuple[float, float, str]:
+        began = time.perf_counter()
+        handle = await s.start(workflow, [f"w{i}"])
+        result = await handle.result()
+        ended = time.perf_counter()
+        if result != f"c:b:a:w{i}":
+            raise AssertionError(f"{label} workflow {i} returned {result!r}")
+        return ended - began, ended, handle.run_id
+
+    t0 = time.perf_counter()
+    done = await asyncio.gather(*(one(i) for i in range(n)))
+    return max(end for _, end, _ in done) - t0, done
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     """The ``p``-th percentile (0-100) with linear interpolation between ranks."""
     if not values:

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from datetime import datetime
 from typing import Any
 
-from benchmarks.common import base_line, latency_figures, session, sql
+from benchmarks.common import base_line, latency_figures, session, sql, three_step_batch
 from benchmarks.flows import ACTIVITIES, WORKFLOWS, three_steps
 from memflow import MemFlow
 
@@ -60,19 +59,8 @@ RETURN NEW; END $$""")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.02)
 
-        async def one(i: int) -> tuple[float, float, str]:
-            began = time.perf_counter()
-            handle = await s.start(three_steps, [f"w{i}"])
-            result = await handle.result()
-            ended = time.perf_counter()
-            if result != f"c:b:a:w{i}":
-                raise AssertionError(f"{label} workflow {i} returned {result!r}")
-            return ended - began, ended, handle.run_id
-
         sampler = asyncio.create_task(sample())
-        t0 = time.perf_counter()
-        done = await asyncio.gather(*(one(i) for i in range(n)))
-        total = max(end for _, end, _ in done) - t0
+        total, done = await three_step_batch(s, three_steps, n, label)
         stop.set()
         await sampler
         rows = await sql(f'SELECT run_id, min(created_at), max(completed_at) FROM '

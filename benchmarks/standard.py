@@ -16,6 +16,7 @@ from benchmarks.common import (
     count_pending_waits,
     latency_figures,
     session,
+    three_step_batch,
     wait_until,
 )
 from benchmarks.floor import commit_rate
@@ -45,24 +46,13 @@ async def w1(opts: Any) -> dict[str, Any]:
         assert await s.run(three_steps, ["warm"]) == "c:b:a:warm"
         await meter.start()
 
-        async def one(i: int) -> tuple[float, float]:
-            began = time.perf_counter()
-            handle = await s.start(three_steps, [f"w{i}"])
-            result = await handle.result()
-            ended = time.perf_counter()
-            if result != f"c:b:a:w{i}":
-                raise AssertionError(f"W1 workflow {i} returned {result!r}")
-            return ended - began, ended
-
-        t0 = time.perf_counter()
-        done = await asyncio.gather(*(one(i) for i in range(n)))
-        total = max(end for _, end in done) - t0
+        total, done = await three_step_batch(s, three_steps, n, "W1")
         await MemFlow.shutdown()  # close the pool so its backends flush their statistics
         commits = await meter.stop()
     out = base_line("W1", n)
     wps = n / total
     out.update(total_s=round(total, 3), workflows_per_s=round(wps, 1),
-               **latency_figures([lat for lat, _ in done]))
+               **latency_figures([lat for lat, _, _ in done]))
     per_wf = commits["commits_net"] / n
     out.update(commits_per_workflow=round(per_wf, 2),
                write_xacts_per_workflow=round(commits["write_xacts"] / n, 2),
