@@ -21,6 +21,7 @@ from memflow.errors import (
     error_from_dict,
 )
 from memflow.ids import check_id, guid
+from memflow.store.queries import RECLAIM_SECONDS
 from memflow.waits import until_notified
 
 if TYPE_CHECKING:
@@ -66,13 +67,16 @@ async def query(handle: WorkflowHandle, name: str, args: tuple[Any, ...],
         deadline = None if seconds is None else loop.time() + seconds
         row = None
         while row is None:
-            wait = None if deadline is None else deadline - loop.time()
-            if wait is not None and wait <= 0:
-                break
+            wait = RECLAIM_SECONDS
+            if deadline is not None:
+                wait = min(wait, deadline - loop.time())
+                if wait <= 0:
+                    break
             try:
                 await asyncio.wait_for(answered.wait(), wait)
             except TimeoutError:
-                break
+                await ns.queries.remind(query_id)  # the worker that claimed it may be gone
+                continue
             answered.clear()
             row = await ns.queries.take(query_id, answered_only=True)
         if row is None:

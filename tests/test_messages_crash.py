@@ -4,6 +4,7 @@ accepted update exactly once."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 from pathlib import Path
 
@@ -65,3 +66,41 @@ async def test_an_update_whose_worker_was_killed_finishes_once(
     assert runs[1007] == (2 if where == "activity" else 1)  # the attempt that died re-ran
     done = await sql(f"""SELECT count(*) FROM "{ns}".steps WHERE kind = 'update_done'""")
     assert done == [(3,)]
+
+
+@pytest.mark.parametrize("how", ["killed", "frozen"])
+async def test_a_query_whose_worker_died_is_answered_by_another(
+        dsn: str, client: Client, exec_log: str, tmp_path: Path, how: str) -> None:
+    """The only worker claims a query and dies (SIGKILL) or freezes (SIGSTOP) inside the
+    handler; a worker started afterwards takes the claim over and answers, within the
+    caller's timeout. Nothing was recorded in the run's history by either."""
+    namespace = exec_log
+    marker = tmp_path / "marker"
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        first = await spawn_ready("tests.update_worker", dsn, namespace, procs=procs,
+                                  HANG_QUERY="1", HANG_MARKER=str(marker))
+        handle = await client.workflow.start(args=[], task_queue="ledger",
+                                             workflow_name="ledger")
+        assert await handle.update("deposit", 5) == 5
+        steps = await sql(f'SELECT count(*) FROM "{namespace}".steps')
+        asked = asyncio.ensure_future(handle.query("balance", timeout=30))
+        await eventually(lambda: _exists(marker), timeout=20)  # claimed, and hanging
+        if how == "killed":
+            kill(first)
+        else:
+            first.send_signal(signal.SIGSTOP)
+        assert not asked.done()
+        await spawn_ready("tests.update_worker", dsn, namespace, procs=procs)
+        assert await asyncio.wait_for(asked, 30) == 5
+        assert await sql(f'SELECT count(*) FROM "{namespace}".steps') == steps
+        assert await sql(f'SELECT count(*) FROM "{namespace}".queries') == [(0,)]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
+            kill(proc)
+
+
+async def _exists(path: Path) -> bool:
+    return path.exists()

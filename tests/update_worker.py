@@ -3,7 +3,8 @@
 Activities log every execution in ``<namespace>.exec_log`` (step = the activity's tag).
 ``HANG_ACTIVITY=tag`` hangs inside activity ``record(tag)``; ``HANG_HANDLER=n`` hangs inside
 the workflow pass of update ``deposit(n)``, right after its first activity returned (writing
-the file ``HANG_MARKER`` first), so a test can SIGKILL the process there.
+the file ``HANG_MARKER`` first), so a test can SIGKILL the process there; ``HANG_QUERY=1``
+hangs the same way inside the ``balance`` query's handler.
 """
 
 from __future__ import annotations
@@ -44,7 +45,13 @@ async def ledger() -> dict:
 
     workflow.on_update("deposit", deposit)
     workflow.on_update("close", close)
-    workflow.on_query("balance", lambda: state["balance"])
+    def balance() -> int:
+        if os.environ.get("HANG_QUERY"):
+            Path(os.environ["HANG_MARKER"]).write_text("in query")
+            time.sleep(120)                    # blocks the whole worker, on purpose
+        return int(state["balance"])
+
+    workflow.on_query("balance", balance)
     await workflow.wait_condition(lambda: state["closed"])
     return state
 

@@ -86,7 +86,7 @@ class QueryServer:
             error_json = payload.dumps(error_to_dict(QueryFailedError(
                 f"query {req['name']!r} failed: {exc}")), "error")
         try:
-            await self.ns.queries.answer(req["query_id"], self.owner, result_json, error_json)
+            await self.ns.queries.answer(req["query_id"], result_json, error_json)
         except Exception as exc:  # the asking client times out
             log.warning("answering query %s failed: %s", req["query_id"], exc)
 

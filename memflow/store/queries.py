@@ -1,6 +1,11 @@
 """Queries (message passing): a client's request row, announced by NOTIFY ``y:<queue>`` to the
 workers of the run's queue; the worker that claims it answers in the row and NOTIFYs
-``a:<query_id>``; the client takes the row. Nothing of it enters the run's history."""
+``a:<query_id>``; the client takes the row. Nothing of it enters the run's history.
+
+A claim older than ``RECLAIM_SECONDS`` whose request is still unanswered (its worker died or
+froze) may be claimed by another worker; the asking client announces its request again at
+that interval. The first answer is kept, whoever gives it: a query reads and records
+nothing, so two answers are the same answer."""
 
 from __future__ import annotations
 
@@ -20,9 +25,13 @@ SELECT (SELECT run_id FROM run) AS run_id,
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'y:' || queue) FROM q) n)
          AS notified"""
 
-_CLAIM = """UPDATE {s}.queries q SET owner = %(owner)s
+RECLAIM_SECONDS = 2.0  # an unanswered claim this old is taken over (its worker is gone)
+
+_CLAIM = """UPDATE {s}.queries q SET owner = %(owner)s, claimed_at = now()
  WHERE q.query_id IN (SELECT query_id FROM {s}.queries
-                       WHERE queue = ANY(%(queues)s) AND owner IS NULL
+                       WHERE queue = ANY(%(queues)s) AND status = 'requested'
+                         AND (owner IS NULL
+                              OR claimed_at < now() - %(reclaim)s * interval '1 second')
                        ORDER BY created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
 RETURNING q.query_id, q.run_id, q.name, q.args,
           (SELECT version FROM {s}.workflows w WHERE w.run_id = q.run_id) AS version,
@@ -30,7 +39,7 @@ RETURNING q.query_id, q.run_id, q.name, q.args,
 
 _ANSWER = """WITH a AS (
     UPDATE {s}.queries SET status = 'answered', result = %(result)s, error = %(error)s
-     WHERE query_id = %(qid)s AND owner = %(owner)s RETURNING query_id)
+     WHERE query_id = %(qid)s AND status = 'requested' RETURNING query_id)
 SELECT pg_notify(%(channel)s, 'a:' || query_id) FROM a"""
 
 # A run's main thread as a query replays it: its function, arguments and whole history, live
@@ -68,17 +77,26 @@ class QueryRequests(Part):
             {"qid": query_id, "answered": answered_only})
         return rows[0] if rows else None
 
-    async def claim(self, queues: list[str], owner: str, limit: int) -> list[dict[str, Any]]:
-        """Take up to ``limit`` unanswered requests of ``queues``, each with the version and
-        status of its run's main thread now (None when archived)."""
-        return list(await self.store.fetch(self.sql(_CLAIM), {
-            "queues": queues, "owner": owner, "limit": limit}))
+    async def remind(self, query_id: str) -> None:
+        """Announce an unanswered request again (its worker may be gone)."""
+        await self.store.fetch(self.sql(
+            "SELECT pg_notify(%(channel)s, 'y:' || queue) FROM {s}.queries "
+            "WHERE query_id = %(qid)s AND status = 'requested'"),
+            {"qid": query_id, "channel": self.namespace})
 
-    async def answer(self, query_id: str, owner: str, result_json: str | None,
+    async def claim(self, queues: list[str], owner: str, limit: int) -> list[dict[str, Any]]:
+        """Take up to ``limit`` unanswered requests of ``queues`` (unclaimed, or claimed over
+        ``RECLAIM_SECONDS`` ago), each with the version and status of its run's main thread
+        now (None when archived)."""
+        return list(await self.store.fetch(self.sql(_CLAIM), {
+            "queues": queues, "owner": owner, "limit": limit, "reclaim": RECLAIM_SECONDS}))
+
+    async def answer(self, query_id: str, result_json: str | None,
                      error_json: str | None) -> None:
-        """Answer a claimed request and tell the asking client."""
+        """Answer a claimed request (unless another worker answered it first) and tell the
+        asking client."""
         await self.store.fetch(self.sql(_ANSWER), {
-            "qid": query_id, "owner": owner, "result": result_json, "error": error_json,
+            "qid": query_id, "result": result_json, "error": error_json,
             "channel": self.namespace})
 
     async def load_run(self, run_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:

@@ -301,6 +301,13 @@ CREATE UNLOGGED TABLE {s}.queries (
 );
 CREATE INDEX queries_open ON {s}.queries (queue, created_at) WHERE owner IS NULL;
 """),
+    (14, """
+-- A query claimed by a worker that died (or froze) before answering is claimed again by
+-- another once its claim is old (the asking client announces it again meanwhile).
+ALTER TABLE {s}.queries ADD COLUMN claimed_at timestamptz;
+DROP INDEX {s}.queries_open;
+CREATE INDEX queries_open ON {s}.queries (queue, created_at) WHERE status = 'requested';
+"""),
 ]
 
 LATEST = MIGRATIONS[-1][0]
