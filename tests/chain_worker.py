@@ -3,8 +3,9 @@
 
 It serves the queue ``chain`` with ``chain_paced(n, pause, stop, stall_at)``: each run sleeps
 ``pause`` seconds and continues as new, run ``stall_at`` (if any) waits for a signal that
-never comes, and run ``stop`` (if any) returns how many runs ran. Leases are 5 s, so a task
-left to its lease's end shows as a late deadline.
+never comes, and run ``stop`` (if any) returns how many runs ran; ``chain_parent(child_id,
+pause)`` awaits such a chain (never stopping) as its exec_child child ``child_id``. Leases
+are 5 s, so a task left to its lease's end shows as a late deadline.
 """
 
 from __future__ import annotations
@@ -24,5 +25,11 @@ async def chain_paced(n: int, pause: float, stop: int | None = None,
     return n  # not reached
 
 
+async def chain_parent(child_id: str, pause: float) -> int:
+    result: int = await workflow.exec_child(args=[0, pause], workflow_name="chain_paced",
+                                            workflow_id=child_id)
+    return result
+
+
 if __name__ == "__main__":
-    serve_worker("chain", [chain_paced], options={"lease_seconds": 5})
+    serve_worker("chain", [chain_paced, chain_parent], options={"lease_seconds": 5})

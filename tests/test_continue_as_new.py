@@ -267,19 +267,20 @@ async def _no_tasks(namespace: str) -> bool:
 
 async def test_the_run_timeout_starts_again_with_each_run(
         client: Client, namespace: str, chain_workers: Any) -> None:
-    """Six runs of 0.4 s each outlast a run_timeout of 1 s without one of them timing out;
-    the run that stalls times out at its own run_timeout, as the chain's current run."""
-    whole = await client.workflow.start(args=[0, 0.4, 5], task_queue="chain",
-                                        workflow_name="chain_paced", run_timeout=1.0)
+    """Six runs of 0.3 s each (1.8 s in all) outlast a run_timeout of 1.5 s without one of
+    them timing out (each run has 1.2 s of margin for a loaded machine); the run that stalls
+    times out at its own run_timeout, as the chain's current run."""
+    whole = await client.workflow.start(args=[0, 0.3, 5], task_queue="chain",
+                                        workflow_name="chain_paced", run_timeout=1.5)
     assert await whole.result(timeout=30) == 5
     assert await _runs_of(namespace, whole.workflow_id) == 5
 
-    stalled = await client.workflow.start(args=[0, 0.4, None, 3], task_queue="chain",
-                                          workflow_name="chain_paced", run_timeout=1.0,
+    stalled = await client.workflow.start(args=[0, 0.3, None, 3], task_queue="chain",
+                                          workflow_name="chain_paced", run_timeout=1.5,
                                           execution_timeout=60)
     out = await stalled.result(timeout=30, throw_on_error=False)
     assert out["$error"]["code"] == 596
-    assert "run_timeout of 1s" in out["$error"]["message"]
+    assert "run_timeout of 1.5s" in out["$error"]["message"]
     assert await _runs_of(namespace, stalled.workflow_id) == 3  # runs 0-2 continued, 3 stalled
 
 
@@ -293,3 +294,43 @@ async def test_the_nearer_of_both_bounds_ends_the_chain(
     out = await h.result(timeout=30, throw_on_error=False)
     assert out["$error"]["code"] == 596
     assert "execution_timeout of 1.5s" in out["$error"]["message"]
+
+
+async def test_a_cancel_racing_the_hand_over_reaches_the_chain(
+        client: Client, chain_workers: Any) -> None:
+    """Chains of 20 ms runs on two worker processes, each cancelled at some moment: the cancel
+    reaches whichever run is current (the one a hand-over was creating included), never
+    only the run that just continued."""
+    handles = [await client.workflow.start(args=[0, 0.02], task_queue="chain",
+                                           workflow_name="chain_paced",
+                                           workflow_id=f"cancelled-chain-{i}")
+               for i in range(12)]
+    for i, h in enumerate(handles):
+        await asyncio.sleep(0.013 * i)
+        await h.cancel(reason="enough")
+    for h in handles:
+        last = client.workflow.get_handle(workflow_id=h.workflow_id)
+        out = await last.result(timeout=30, throw_on_error=False)
+        assert out["$error"]["code"] == 499, out
+        assert (await last.describe()).status == "cancelled"
+
+
+async def test_a_cancel_of_the_parent_reaches_a_child_racing_its_hand_over(
+        client: Client, chain_workers: Any) -> None:
+    """Parents awaiting exec_child chains of 20 ms runs, cancelled at some moment: each
+    child's current run is cancelled, whichever hand-over of the child was committing."""
+    parents = [await client.workflow.start(args=[f"cancelled-child-{i}", 0.02],
+                                           task_queue="chain", workflow_name="chain_parent",
+                                           workflow_id=f"cancelling-parent-{i}")
+               for i in range(12)]
+    await asyncio.sleep(0.3)
+    for i, h in enumerate(parents):
+        await asyncio.sleep(0.013 * i)
+        await h.cancel(reason="enough")
+    for i, h in enumerate(parents):
+        out = await h.result(timeout=30, throw_on_error=False)
+        assert out["$error"]["code"] == 499, out
+        child = client.workflow.get_handle(workflow_id=f"cancelled-child-{i}")
+        out = await child.result(timeout=30, throw_on_error=False)
+        assert out["$error"]["code"] == 499, out
+        assert (await child.describe()).status == "cancelled"

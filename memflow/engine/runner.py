@@ -38,6 +38,10 @@ from memflow.store.passes import Lease, PassOutcome, thread_open
 
 log = logging.getLogger("memflow.worker")
 
+# Refusals after which the pass goes on from the database: "stale" (another pass advanced
+# the thread), "not live" (the run ended meanwhile, or a racing cancel or timeout changed it:
+# the rebuild says which; an ended thread's task is then deleted).
+_REBUILT = ("stale", "not live")
 STALE_RETRIES = 5  # replays of a pass refused as stale before its task is given back
 # A pass whose replay diverges from the history is retried with backoff (the worker's
 # failure_backoff_seconds, doubled each time, at most a minute) and never parked: a rollback
@@ -143,9 +147,9 @@ class PassRunner:
         """Run the thread until blocked and commit, until it has nothing left to do now.
 
         Every commit is fenced by the task's lease and the thread's version. A commit refused
-        as stale (another worker advanced the thread) drops this copy and replays the thread
-        from the database; one refused because the run ended or the lease was lost ends the
-        pass with no effect."""
+        as stale (another worker advanced the thread) or not live drops this copy and replays
+        the thread from the database (a thread that has ended has its task deleted); one
+        refused because the lease was lost ends the pass with no effect."""
         lease = Lease(task.id, self.owner, task.attempts)
         wake = task.wake
         stale = 0
@@ -165,9 +169,8 @@ class PassRunner:
                 await self.ns.poison.clear_failures(task, self.owner)
             if thread.done:
                 outcome = await self._finish(thread, task, lease)
-                if outcome is None or outcome.refused != "stale":
+                if outcome is None or outcome.refused not in _REBUILT:
                     thread.close()
-                    await self._drop_if_ended(task, outcome)
                     return
             else:
                 commands, delivered = thread.take_commands()
@@ -196,11 +199,10 @@ class PassRunner:
                     if refreshed is not None:
                         thread = refreshed
                         continue
-                elif outcome.refused != "stale":
+                elif outcome.refused not in _REBUILT:
                     log.debug("pass of %s/%r not applied: %s", thread.ref.run_id,
                               thread.ref.dim, outcome.refused)
                     thread.close()
-                    await self._drop_if_ended(task, outcome)
                     return
             thread.close()
             stale += 1
@@ -212,13 +214,6 @@ class PassRunner:
                 await self.ns.tasks.delete_task(task, self.owner)
                 return
             thread = rebuilt
-
-    async def _drop_if_ended(self, task: Task, outcome: PassOutcome | None) -> None:
-        """A pass refused because its thread had ended (a timeout, a cancel of a pending
-        run, a racing finish) leaves nothing for its task to do: delete it now rather than
-        leave it to its lease's end and a claim that finds nothing."""
-        if outcome is not None and outcome.refused == "not live":
-            await self.ns.tasks.delete_task(task, self.owner)
 
     async def _diverged(self, thread: ThreadRun, task: Task, lease: Lease) -> None:
         """A replay that does not match the history: commit nothing of the pass. By default

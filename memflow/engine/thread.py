@@ -153,18 +153,23 @@ class ThreadRun(MessagePassing):
         self.unsized.extend(idxs)
         if len(self.unsized) > 4096:  # a long-lived thread: fold them in now and then
             self.history_size()
+        cancelled = CANCEL_MARKER in idxs
+        overtaken = []  # results that came with the cancel: the cancel wins
         for idx in idxs:
             pend = self.pending.pop(idx)
             if idx != CANCEL_MARKER:
-                settle(pend.future, pend.decode, self.history[idx])
+                if cancelled:
+                    overtaken.append(pend.future)
+                else:
+                    settle(pend.future, pend.decode, self.history[idx])
             if record:
                 self.undelivered.append((idx, self.deliveries))
-        if CANCEL_MARKER in idxs:
+        if cancelled:
             # the run was cancelled: every call the thread still awaits raises CancelledError
             # (its results, should they come, are ignored); later calls run as usual
             reason = self.history[CANCEL_MARKER].get("result")
             self.cancel_reason = reason if isinstance(reason, dict) else {"message": reason}
-            cancel_all([self.pending.pop(i).future for i in sorted(self.pending)]
+            cancel_all(overtaken + [self.pending.pop(i).future for i in sorted(self.pending)]
                        + [fut for _pred, fut in self.conditions],  # and every wait_condition
                        self.cancel_reason.get("message"))
             self.conditions.clear()

@@ -17,6 +17,7 @@ from memflow.store.fragments import (
     SETTLE_PARENT,
     WAKE,
     notify_freed,
+    of_chain,
     start_ctes,
     start_params,
     takes_hooks,
@@ -304,19 +305,25 @@ def interrupt_sql(step: bool) -> str:
     head = f"st AS ({_STEP})," if step else ""
     guard = "AND EXISTS (SELECT 1 FROM st)" if step else ""
     return f"""WITH RECURSIVE {head} tree AS (
-    SELECT run_id FROM {{s}}.workflows
+    SELECT run_id, workflow_id, coalesce(config->>'$first_run_id', run_id) AS chain
+      FROM {{s}}.workflows w
      WHERE workflow_id = %(target_id)s AND status IN ('running', 'pending') {guard}
-       AND (%(target_run)s::text IS NULL OR run_id = %(target_run)s)
+       AND {of_chain("w", "%(target_run)s::text")}
     UNION ALL
-    SELECT c.run_id FROM {{s}}.workflows c JOIN tree ON c.parent_run_id = tree.run_id
+    SELECT c.run_id, c.workflow_id, coalesce(c.config->>'$first_run_id', c.run_id)
+      FROM {{s}}.workflows c JOIN tree ON c.parent_run_id = tree.run_id
      WHERE %(descend)s AND c.status IN ('running', 'pending')),
+-- keyed by id and chain, not run: a continue-as-new that commits while this waits for the
+-- row is re-read here as the chain's new run, and interrupted
 fin AS (
-    UPDATE {{s}}.workflows SET status = 'interrupted', result = NULL, error = %(ierror)s,
+    UPDATE {{s}}.workflows w SET status = 'interrupted', result = NULL, error = %(ierror)s,
            completed_at = {{s}}.clock(), updated_at = {{s}}.clock(),
            expire_seconds = coalesce(%(expire)s::float8, expire_seconds),
            expire_at = {{s}}.clock()
                        + coalesce(%(expire)s::float8, expire_seconds) * interval '1 second'
-     WHERE run_id IN (SELECT run_id FROM tree)
+     WHERE w.status IN ('running', 'pending')
+       AND (w.workflow_id, coalesce(w.config->>'$first_run_id', w.run_id))
+           IN (SELECT workflow_id, chain FROM tree)
     RETURNING workflow_id, run_id, parent_run_id, parent_dim, parent_idx, status, result, error,
               signal_in, task_queue),
 gone AS (DELETE FROM {{s}}.tasks WHERE run_id IN (SELECT run_id FROM fin)),

@@ -26,17 +26,33 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
-from memflow.store.fragments import NOTIFY_WOKEN, SETTLE_PARENT, WAKE, notify_freed
+from memflow.store.fragments import NOTIFY_WOKEN, SETTLE_PARENT, WAKE, notify_freed, of_chain
 from memflow.store.scope import Part
 
 CANCEL_MARKER = -1  # the slot of a thread's cancel marker step
 
+# The rows of the runs to cancel (the target's, or the children of ``children_of``, and their
+# live exec_child descendants), locked before the cancel statement takes its snapshot: a
+# continue-as-new hand-over of one of them (which updates its row) is then either committed
+# and seen by the cancel, which cancels the new run, or waits for the cancel, whose version
+# bump of the old run makes the hand-over's pass stale (it replays, with the cancel marker in
+# its history).
+_LOCK_TREE = """WITH RECURSIVE tree AS (
+    SELECT run_id FROM {s}.workflows WHERE workflow_id = %(target_id)s
+    UNION ALL
+    SELECT run_id FROM {s}.workflows WHERE parent_run_id = %(children_of)s
+    UNION ALL
+    SELECT c.run_id FROM {s}.workflows c JOIN tree ON c.parent_run_id = tree.run_id
+     WHERE c.parent_idx IS NOT NULL AND c.status = 'running')
+SELECT 1 FROM {s}.workflows WHERE run_id IN (SELECT run_id FROM tree)
+   ORDER BY run_id FOR NO KEY UPDATE"""
+
 # The runs to cancel: the target run (or the exec_child children of run ``children_of``),
 # with their live exec_child descendants.
 _CANCEL = f"""WITH RECURSIVE tree AS (
-    SELECT run_id FROM {{s}}.workflows
+    SELECT run_id FROM {{s}}.workflows w
      WHERE workflow_id = %(target_id)s AND status = 'running'
-       AND (%(target_run)s::text IS NULL OR run_id = %(target_run)s)
+       AND {of_chain("w", "%(target_run)s::text")}
     UNION ALL
     SELECT run_id FROM {{s}}.workflows
      WHERE parent_run_id = %(children_of)s AND parent_idx IS NOT NULL AND status = 'running'
@@ -61,6 +77,10 @@ settled AS (
      WHERE s.run_id = m.run_id AND s.dim = m.dim AND s.status = 'pending'
        AND s.idx <> {CANCEL_MARKER}
     RETURNING s.run_id),
+-- the main thread's history changed under any pass in progress: make it stale
+bumped AS (
+    UPDATE {{s}}.workflows SET version = version + 1
+     WHERE run_id IN (SELECT run_id FROM marker WHERE dim = '')),
 dropped AS (
     DELETE FROM {{s}}.tasks t USING marker m
      WHERE t.run_id = m.run_id AND t.dim = m.dim AND t.kind IN ('a', 't')
@@ -135,11 +155,21 @@ class ControlQueries(Part):
         """Ask the live run of ``workflow_id`` (only run ``run_id`` if given) and its live
         exec_child descendants to cancel (a run still ``pending`` ends ``cancelled`` at once,
         with ``run_error_json``); returns how many runs were newly asked."""
-        rows = await self.store.fetch(self.sql(_CANCEL), cancel_params(
+        params = cancel_params(
             reason_json=reason_json, cancel_error_json=cancel_error_json,
             run_error_json=run_error_json,
-            target_id=workflow_id, target_run=run_id, channel=self.namespace))
-        return int(rows[0]["cancelled"]) if rows else 0
+            target_id=workflow_id, target_run=run_id, channel=self.namespace)
+
+        async def go(conn: Any) -> int:
+            async with conn.transaction():
+                await conn.execute(self.sql(_LOCK_TREE), params)
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(self.sql(_CANCEL), params)
+                row = await cur.fetchone()
+                return int(row["cancelled"]) if row else 0
+
+        cancelled: int = await self.store.run(go)
+        return cancelled
 
     async def time_out(self, task: Any, owner: str, error_json: str, reason_json: str,
                        cancel_error_json: str) -> bool:
@@ -158,6 +188,7 @@ class ControlQueries(Part):
                 row = await cur.fetchone()
                 ended = bool(row and row["timed_out"])
                 if ended:
+                    await conn.execute(self.sql(_LOCK_TREE), children)
                     await conn.execute(self.sql(_CANCEL), children)
                 return ended
 

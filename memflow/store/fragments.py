@@ -24,6 +24,17 @@ def thread_may_run(run: str, thread_path: str) -> str:
     return f"({run}.status = 'running' OR ({thread_path} <> '' AND {hooks_open(run)}))"
 
 
+def of_chain(row: str, run: str) -> str:
+    """SQL: workflow row ``row`` is the run a handle bound to run ``run`` (an SQL expression
+    that may be NULL: not bound) acts on: any run when not bound; else run ``run`` itself, or —
+    when that run continued as new — the later run of its chain (the same first run), as in
+    Temporal, where a workflow's handle reaches the current run of its chain."""
+    return f"""({run} IS NULL OR {row}.run_id = {run}
+        OR coalesce({row}.config->>'$first_run_id', {row}.run_id) = (
+            SELECT coalesce(r.config->>'$first_run_id', r.run_id) FROM {{s}}.runs r
+             WHERE r.run_id = {run} AND r.status = 'continued'))"""
+
+
 def live_threads(t: str) -> str:
     """The FROM/WHERE tail that joins the threads of relation ``t(run_id, dim)`` which may
     still run to their workflow (``w``) and hook (``th``) rows: the run is live, or the thread

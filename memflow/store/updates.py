@@ -7,14 +7,16 @@ from typing import Any
 
 from memflow import commands as durable
 from memflow.store.commands import Statement, Thread
+from memflow.store.fragments import of_chain
 from memflow.store.scope import Part
 
-# The run a message addresses: the latest run of the id, or the given run (archived included).
-RUN_OF = """run AS (
-    SELECT run_id, task_queue, status FROM {s}.workflows
-     WHERE workflow_id = %(wid)s AND (%(run)s::text IS NULL OR run_id = %(run)s)
+# The run a message addresses: the latest run of the id, or the given run (archived included),
+# followed to the current run of its chain when it has continued as new (``of_chain``).
+RUN_OF = f"""run AS (
+    SELECT run_id, task_queue, status FROM {{s}}.workflows w
+     WHERE workflow_id = %(wid)s AND {of_chain("w", "%(run)s::text")}
     UNION ALL
-    SELECT run_id, task_queue, status FROM {s}.runs
+    SELECT run_id, task_queue, status FROM {{s}}.runs
      WHERE %(run)s::text IS NOT NULL AND run_id = %(run)s AND workflow_id = %(wid)s
     LIMIT 1)"""
 
