@@ -173,7 +173,10 @@ async def _await(ns: NamespaceStore, workflow_id: str, run_id: str | None, updat
                                            stack=err.get("stack"))
                 failed.cause = err
                 raise failed
-            if st["run_status"] == "continued" and status is None and st["continued_to"]:
+            if (st["run_status"] == "continued" and status in (None, "requested")
+                    and st["continued_to"]):
+                if status == "requested":  # it raced the hand-over: move it on
+                    await ns.updates.follow(run_id, update_id)
                 run_id = st["continued_to"]  # not admitted yet: it moved to the next run
                 continue
             if st["run_status"] != "running":

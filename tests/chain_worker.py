@@ -4,8 +4,10 @@
 It serves the queue ``chain`` with ``chain_paced(n, pause, stop, stall_at)``: each run sleeps
 ``pause`` seconds and continues as new, run ``stall_at`` (if any) waits for a signal that
 never comes, and run ``stop`` (if any) returns how many runs ran; ``chain_parent(child_id,
-pause)`` awaits such a chain (never stopping) as its exec_child child ``child_id``. Leases
-are 5 s, so a task left to its lease's end shows as a late deadline.
+pause)`` awaits such a chain (never stopping) as its exec_child child ``child_id``;
+``chain_doubling(pause)`` continues every ``pause`` seconds for ever and answers update
+``double(x)`` with ``2 * x``. Leases are 5 s, so a task left to its lease's end shows as a
+late deadline.
 """
 
 from __future__ import annotations
@@ -31,5 +33,11 @@ async def chain_parent(child_id: str, pause: float) -> int:
     return result
 
 
+async def chain_doubling(pause: float) -> None:
+    workflow.on_update("double", lambda x: 2 * x)
+    await workflow.sleep_for(pause)
+    workflow.continue_as_new(pause)
+
+
 if __name__ == "__main__":
-    serve_worker("chain", [chain_paced, chain_parent], options={"lease_seconds": 5})
+    serve_worker("chain", [chain_paced, chain_parent, chain_doubling], options={"lease_seconds": 5})

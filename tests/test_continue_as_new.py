@@ -334,3 +334,22 @@ async def test_a_cancel_of_the_parent_reaches_a_child_racing_its_hand_over(
         out = await child.result(timeout=30, throw_on_error=False)
         assert out["$error"]["code"] == 499, out
         assert (await child.describe()).status == "cancelled"
+
+
+async def test_updates_racing_the_hand_overs_reach_the_chain(
+        client: Client, chain_workers: Any) -> None:
+    """Updates sent at any moment to a chain of 20 ms runs on two worker processes are each
+    answered by some run of the chain: a request that reached a run as it was continuing
+    (too late to be moved by the hand-over) is moved on by its caller."""
+    h = await client.workflow.start(args=[0.02], task_queue="chain",
+                                    workflow_name="chain_doubling")
+
+    async def send(i: int) -> int:
+        await asyncio.sleep(0.007 * i)
+        result: int = await h.update("double", i, timeout=30)
+        return result
+
+    try:
+        assert await asyncio.gather(*(send(i) for i in range(60))) == [2 * i for i in range(60)]
+    finally:
+        await h.terminate("done")

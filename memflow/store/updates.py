@@ -45,6 +45,29 @@ SELECT (SELECT run_id FROM run) AS run_id, (SELECT status FROM run) AS run_statu
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue) FROM wk) n)
          AS notified"""
 
+# A request that reached a run as it continued as new (its statement read the run before the
+# hand-over committed, so the hand-over did not move it): move it to the next run, and wake
+# that run's main thread as a request does.
+_FOLLOW = """WITH moved AS (
+    UPDATE {s}.updates u SET run_id = r.config->>'$continued_to'
+      FROM {s}.runs r
+     WHERE u.run_id = %(run)s AND u.update_id = %(uid)s AND u.status = 'requested'
+       AND r.run_id = u.run_id AND r.status = 'continued'
+       AND NOT EXISTS (SELECT 1 FROM {s}.updates x
+                        WHERE x.run_id = r.config->>'$continued_to' AND x.update_id = %(uid)s)
+    RETURNING u.run_id),
+wk AS (
+    INSERT INTO {s}.tasks (queue, kind, run_id, dim, payload)
+    SELECT w.task_queue, 'w', w.run_id, '', '{"inbox": true}'::jsonb
+      FROM moved JOIN {s}.workflows w ON w.run_id = moved.run_id AND w.status = 'running'
+    ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE
+       SET wake = {s}.tasks.wake + 1,
+           payload = coalesce({s}.tasks.payload, '{}'::jsonb) || '{"inbox": true}'::jsonb
+    RETURNING queue)
+SELECT (SELECT count(*) FROM moved) AS moved,
+       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue) FROM wk) n)
+         AS notified"""
+
 _STATE = """SELECT u.status, u.result, u.error, coalesce(w.status, r.status) AS run_status,
        r.config->>'$continued_to' AS continued_to
   FROM (SELECT %(run)s::text AS run_id) k
@@ -114,6 +137,12 @@ class UpdateQueries(Part):
         its run (``run_status``)."""
         rows = await self.store.fetch(self.sql(_STATE), {"run": run_id, "uid": update_id})
         return rows[0]
+
+    async def follow(self, run_id: str, update_id: str) -> None:
+        """Move request ``update_id``, still waiting on run ``run_id`` that has continued as
+        new, to the next run of the chain (a request that raced the hand-over)."""
+        await self.store.fetch(self.sql(_FOLLOW), {"run": run_id, "uid": update_id,
+                                                   "channel": self.namespace})
 
     async def requested(self, run_id: str) -> list[dict[str, Any]]:
         """The run's requests not yet accepted nor rejected, in order of arrival."""
