@@ -17,7 +17,6 @@ from memflow.store.fragments import (
     SETTLE_PARENT,
     WAKE,
     notify_freed,
-    of_chain,
     start_ctes,
     start_params,
     takes_hooks,
@@ -37,7 +36,7 @@ class Thread:
 
 Statement = tuple[str, dict[str, Any]]
 
-_STEP = """INSERT INTO {s}.steps (run_id, dim, idx, kind, name, status, input, result, error,
+STEP = """INSERT INTO {s}.steps (run_id, dim, idx, kind, name, status, input, result, error,
                                completed_at)
 VALUES (%(run_id)s, %(dim)s, %(idx)s, %(kind)s, %(name)s, %(status)s, %(input)s, %(result)s,
         %(error)s, CASE WHEN %(status)s = 'pending' THEN NULL ELSE {s}.clock() END)
@@ -56,7 +55,7 @@ def activity_parts(t: Thread, c: durable.ActivityCall,
                    channel: str) -> tuple[str, str, dict[str, Any]]:
     """The CTEs and result columns that record an activity step and enqueue its task, so a
     pass can fuse them with its own bookkeeping into one statement."""
-    ctes = f"""st AS ({_STEP}),
+    ctes = f"""st AS ({STEP}),
 q AS (INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload, lease_owner, attempts,
                               visible_at, priority, ckey)
       SELECT %(queue)s, 'a', %(run_id)s, %(dim)s, %(idx)s, %(payload)s, lo.owner,
@@ -88,7 +87,7 @@ def activity(t: Thread, c: durable.ActivityCall, channel: str) -> list[Statement
 
 def sleep(t: Thread, c: durable.Sleep, channel: str) -> list[Statement]:
     """Record a durable timer: a pending step and a task that becomes visible when it is due."""
-    sql = f"""WITH st AS ({_STEP}),
+    sql = f"""WITH st AS ({STEP}),
 q AS (INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload, visible_at)
       SELECT %(queue)s, 't', %(run_id)s, %(dim)s, %(idx)s, %(payload)s,
              {{s}}.clock() + %(seconds)s::float8 * interval '1 second' FROM st RETURNING queue)
@@ -145,7 +144,7 @@ def send_signal(signal_id: str, data_json: str, channel: str,
     if step is None:
         head = "st AS (SELECT 1)"
     else:
-        head = f"st AS ({_STEP})"
+        head = f"st AS ({STEP})"
     sql = f"""WITH {head},
 woken AS (
     UPDATE {{s}}.steps SET status = 'done', result = %(data)s, completed_at = {{s}}.clock()
@@ -234,7 +233,7 @@ SELECT st.status, st.result, st.error,
 def recorded(t: Thread, c: durable.Command, status: str, result_json: str | None,
              error_json: str | None = None) -> list[Statement]:
     """Record a step whose result the pass already knows."""
-    return [(_STEP, step_params(t, c, status, result_json, error_json))]
+    return [(STEP, step_params(t, c, status, result_json, error_json))]
 
 
 # The run a hook is started on: it takes hooks and was not started with signal_in = false.
@@ -299,53 +298,9 @@ SELECT th.dim, (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queu
     return sql, {**params, "channel": channel}
 
 
-def interrupt_sql(step: bool) -> str:
-    """Interrupt a live run and (with ``descend``) its live descendants, settling any parent
-    waiting for them; with ``step``, only when the interrupting step is new."""
-    head = f"st AS ({_STEP})," if step else ""
-    guard = "AND EXISTS (SELECT 1 FROM st)" if step else ""
-    return f"""WITH RECURSIVE {head} tree AS (
-    SELECT run_id, workflow_id, coalesce(config->>'$first_run_id', run_id) AS chain
-      FROM {{s}}.workflows w
-     WHERE workflow_id = %(target_id)s AND status IN ('running', 'pending') {guard}
-       AND {of_chain("w", "%(target_run)s::text")}
-    UNION ALL
-    SELECT c.run_id, c.workflow_id, coalesce(c.config->>'$first_run_id', c.run_id)
-      FROM {{s}}.workflows c JOIN tree ON c.parent_run_id = tree.run_id
-     WHERE %(descend)s AND c.status IN ('running', 'pending')),
--- keyed by id and chain, not run: a continue-as-new that commits while this waits for the
--- row is re-read here as the chain's new run, and interrupted
-fin AS (
-    UPDATE {{s}}.workflows w SET status = 'interrupted', result = NULL, error = %(ierror)s,
-           completed_at = {{s}}.clock(), updated_at = {{s}}.clock(),
-           expire_seconds = coalesce(%(expire)s::float8, expire_seconds),
-           expire_at = {{s}}.clock()
-                       + coalesce(%(expire)s::float8, expire_seconds) * interval '1 second'
-     WHERE w.status IN ('running', 'pending')
-       AND (w.workflow_id, coalesce(w.config->>'$first_run_id', w.run_id))
-           IN (SELECT workflow_id, chain FROM tree)
-    RETURNING workflow_id, run_id, parent_run_id, parent_dim, parent_idx, status, result, error,
-              signal_in, task_queue),
-gone AS (DELETE FROM {{s}}.tasks WHERE run_id IN (SELECT run_id FROM fin)),
-{SETTLE_PARENT}{WAKE.strip()}
-SELECT (SELECT count(*) FROM fin) AS stopped,
-       (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified,
-       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM fin) m)
-         AS notified_done,
-       {notify_freed("fin")} AS freed"""
-
-
-def interrupt(t: Thread, c: durable.Interrupt, channel: str) -> list[Statement]:
-    """Interrupt a workflow from a workflow, once across replays."""
-    params = step_params(t, c, "done")
-    params.update(target_id=c.workflow_id, descend=c.descend, ierror=c.error_json,
-                  expire=c.expire_seconds, target_run=None, channel=channel)
-    return [(interrupt_sql(step=True), params)]
-
-
 def emit(t: Thread, c: durable.Emit, channel: str) -> list[Statement]:
     """Publish events to topics (stored, and announced by NOTIFY), once across replays."""
-    sql = f"""WITH st AS ({_STEP}),
+    sql = f"""WITH st AS ({STEP}),
 ev AS (
     INSERT INTO {{s}}.events (topic, message, run_id)
     SELECT e.key, e.value, %(run_id)s FROM st, jsonb_each(%(events)s::jsonb) e

@@ -16,6 +16,7 @@ from memflow.store.commands import Statement, Thread
 from memflow.store.continued import continue_parts, continue_statements, lock_signals
 from memflow.store.entity import entity_statement
 from memflow.store.fragments import takes_hooks
+from memflow.store.interrupts import interrupt
 from memflow.store.scope import Part, Scope
 from memflow.store.search import search_statement
 from memflow.store.tasks import Task
@@ -37,7 +38,7 @@ def command_statements(t: Thread, c: durable.Command, channel: str) -> list[Stat
         case durable.HookStart():
             return cmd.hook(t, c, channel)
         case durable.Interrupt():
-            return cmd.interrupt(t, c, channel)
+            return interrupt(t, c, channel)
         case durable.Emit():
             return cmd.emit(t, c, channel)
         case durable.Trace():

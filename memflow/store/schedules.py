@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from memflow.store.commands import interrupt_sql
 from memflow.store.fragments import start_ctes, start_params
+from memflow.store.interrupts import interrupt_sql
 from memflow.store.scope import Part
 
 NOTIFY_KEY = "s:schedules"  # NOTIFY payload when schedules change (wakes the schedulers)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from memflow.store.batch import TickBatcher
-from memflow.store.commands import finish_thread, interrupt_sql, start_workflow
+from memflow.store.commands import finish_thread, start_workflow
+from memflow.store.interrupts import interrupt_sql
 from memflow.store.scope import Part, Scope
 
 WORKFLOW_COLUMNS = """workflow_id, run_id, name, task_queue, status, args, result, error,
