@@ -50,7 +50,14 @@ async def hook_sender(signal_id: str, value: Any) -> None:
     await workflow.signal(signal_id, value)
 
 
-WORKFLOWS = [greet, loud_greet, waiter, sleeper, failing, hook_target, hook_sender]
+async def chained(n: int) -> int:
+    """Continues as new until run ``n`` is 0, which returns."""
+    if n > 0:
+        workflow.continue_as_new(n - 1)
+    return n
+
+
+WORKFLOWS = [greet, loud_greet, waiter, sleeper, failing, hook_target, hook_sender, chained]
 ACTIVITIES = {"shout": shout}
 
 

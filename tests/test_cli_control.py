@@ -38,3 +38,27 @@ async def test_cancel_and_terminate_commands(namespace: str) -> None:
     r = await cli("list", *ns)
     by_id = {row.split()[0]: row.split() for row in r.lines[1:]}
     assert by_id["c1"][3] == "cancelled" and by_id["t1"][3] == "interrupted"
+
+
+async def test_list_all_runs_shows_the_runs_of_a_chain(namespace: str) -> None:
+    """``list`` shows an id's current run; ``--all-runs`` (or ``--status continued``) its
+    earlier runs too, each with its run id."""
+    ns = ["--namespace", namespace]
+    async with worker_process(WORKFLOWS, "--task-queue", "cliq", *ns):
+        r = await cli("start", "chained", "-q", "cliq", "--arg", "2", "--id", "ch", *ns)
+        assert r.code == 0, r.err
+        r = await cli("result", "ch", "--timeout", "20s", *ns)
+        assert (r.code, r.out.strip()) == (0, "0"), r.err
+    r = await cli("list", "--json", *ns)
+    assert [(w["workflow_id"], w["status"]) for w in json.loads(r.out)] == [("ch", "completed")]
+    r = await cli("list", "--all-runs", "--json", *ns)
+    every = json.loads(r.out)
+    assert sorted(w["status"] for w in every) == ["completed", "continued", "continued"]
+    assert len({w["run_id"] for w in every}) == 3
+    r = await cli("list", "--status", "continued", *ns)
+    assert r.code == 0, r.err
+    assert r.lines[0].split()[:4] == ["WORKFLOW", "ID", "RUN", "ID"]
+    rows = [line.split() for line in r.lines[1:]]
+    assert [row[0] for row in rows] == ["ch", "ch"]
+    assert {row[1] for row in rows} == {w["run_id"] for w in every if w["status"] == "continued"}
+    assert all(row[4] == "continued" for row in rows)

@@ -22,24 +22,30 @@ STATUSES = ("pending", "running", "completed", "failed", "interrupted", "cancell
 @click.option("--name", help="Only runs of this workflow function.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True,
               help="At most this many runs, newest first.")
+@click.option("--all-runs", "-a", is_flag=True,
+              help="Earlier runs of each id too (continued as new, replaced, terminated by a "
+                   "new start); implied by --status continued.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one array of runs).")
 @common_options
 def list_command(env: Env, status: str | None, queue: str | None, name: str | None, limit: int,
-                 as_json: bool) -> None:
-    """List workflow runs, newest first."""
-    rows = run(env, _list(env, status, queue, name, limit))
+                 all_runs: bool, as_json: bool) -> None:
+    """List workflow runs, newest first: the current run of each id (every run with -a)."""
+    all_runs = all_runs or status == "continued"  # a continued run is never an id's current
+    rows = run(env, _list(env, status, queue, name, limit, all_runs))
     if as_json:
         out(dumps(rows, indent=2))
         return
     if not rows:
         note("no workflows match")
         return
+    head = ["WORKFLOW ID", "RUN ID"] if all_runs else ["WORKFLOW ID"]
     lines = render.table(
-        ["WORKFLOW ID", "NAME", "QUEUE", "STATUS", "CREATED", "DURATION"],
-        [[r["workflow_id"], r["name"], r["task_queue"], render.status(r["status"]),
-          render.when(r["created_at"]), render.elapsed(r["created_at"], r["completed_at"])]
-         for r in rows],
-        limits={0: 48, 1: 30, 2: 24}, middle=(0,))
+        [*head, "NAME", "QUEUE", "STATUS", "CREATED", "DURATION"],
+        [[r["workflow_id"], *([r["run_id"]] if all_runs else []), r["name"], r["task_queue"],
+          render.status(r["status"]), render.when(r["created_at"]),
+          render.elapsed(r["created_at"], r["completed_at"])] for r in rows],
+        limits={0: 48, 1: 36, 2: 30, 3: 24} if all_runs else {0: 48, 1: 30, 2: 24},
+        middle=(0, 1) if all_runs else (0,))
     for line in lines:
         out(line)
     if len(rows) == limit:
@@ -47,10 +53,10 @@ def list_command(env: Env, status: str | None, queue: str | None, name: str | No
 
 
 async def _list(env: Env, status: str | None, queue: str | None, name: str | None,
-                limit: int) -> list[dict[str, Any]]:
+                limit: int, all_runs: bool) -> list[dict[str, Any]]:
     ns = await open_namespace(env)
     rows: list[dict[str, Any]] = await ns.workflows.list_workflows(
-        status=status, queue=queue, name=name, limit=limit)
+        status=status, queue=queue, name=name, limit=limit, all_runs=all_runs)
     return rows
 
 

@@ -156,10 +156,12 @@ UPDATE {s}.tasks SET lease_owner = NULL,
                  FROM {s}.steps WHERE run_id = %(id)s ORDER BY dim, idx"""), {"id": run_id}))
 
     async def list_workflows(self, status: str | None = None, queue: str | None = None,
-                             name: str | None = None, limit: int = 50,
-                             offset: int = 0) -> list[dict[str, Any]]:
-        """Runs filtered by status, queue and name, newest first."""
-        return list(await self.store.fetch(self.sql(_LIST), {
+                             name: str | None = None, limit: int = 50, offset: int = 0,
+                             all_runs: bool = False) -> list[dict[str, Any]]:
+        """Runs filtered by status, queue and name, newest first: the current run of each
+        workflow id, and with ``all_runs`` the earlier ones too (continued as new, replaced
+        by a reuse of the id, terminated by ``terminate_existing``)."""
+        return list(await self.store.fetch(self.sql(_LIST_ALL if all_runs else _LIST), {
             "status": status, "queue": queue, "name": name, "limit": limit, "offset": offset}))
 
 
@@ -179,8 +181,12 @@ UPDATE {s}.workflows w SET args = %(args)s::jsonb, concurrency_key = %(concurren
   FROM t WHERE w.run_id = t.run_id
 RETURNING w.run_id"""
 
-_LIST = "SELECT " + WORKFLOW_COLUMNS + """ FROM {s}.workflows
- WHERE (%(status)s::text IS NULL OR status = %(status)s)
+_FILTER = """ WHERE (%(status)s::text IS NULL OR status = %(status)s)
    AND (%(queue)s::text IS NULL OR task_queue = %(queue)s)
-   AND (%(name)s::text IS NULL OR name = %(name)s)
- ORDER BY created_at DESC LIMIT %(limit)s OFFSET %(offset)s"""
+   AND (%(name)s::text IS NULL OR name = %(name)s)"""
+_PAGE = " ORDER BY created_at DESC, run_id LIMIT %(limit)s OFFSET %(offset)s"
+_LIST = f"SELECT {WORKFLOW_COLUMNS} FROM {{s}}.workflows{_FILTER}{_PAGE}"
+_LIST_ALL = f"""SELECT * FROM (
+    SELECT {WORKFLOW_COLUMNS} FROM {{s}}.workflows{_FILTER}
+    UNION ALL
+    SELECT {WORKFLOW_COLUMNS} FROM {{s}}.runs{_FILTER}) every_run{_PAGE}"""
