@@ -56,12 +56,21 @@ async def fan(tags: list[str], keys: list[str | None], seconds: float,
     return [str(r) for r in await asyncio.gather(*calls)]
 
 
+async def paced(tag: str, steps: int, priority: int = 0) -> str:
+    """``steps`` short timers (each a task of the queue, then a new pass), then one recorded
+    activity of ``priority``: its slot's start marks when the run got through."""
+    for _ in range(steps):
+        await workflow.sleep_for(0.001)
+    acts = workflow.proxy_activities(retry_policy={"maximum_attempts": 3}, priority=priority)
+    return str(await acts.hold(tag, None, 0))
+
+
 async def main() -> None:
     options: dict[str, Any] = {"lease_seconds": 5, "poll_seconds": 30}
     if os.environ.get("FLOW_CONCURRENCY"):
         options["concurrency"] = int(os.environ["FLOW_CONCURRENCY"])
     worker = await Worker.create(connection=sys.argv[1], task_queue="flow",
-                                 workflow=[one, fan], namespace=sys.argv[2],
+                                 workflow=[one, fan, paced], namespace=sys.argv[2],
                                  activities=[hold], options=options)
     print("ready", flush=True)
     await worker.run()

@@ -116,6 +116,28 @@ async def test_priority_order_under_a_backlog(dsn, namespace, client, procs):
     assert order == expected
 
 
+async def test_a_runs_priority_holds_for_all_its_steps(dsn, namespace, client, procs):
+    """A high-priority run started while a backlog is under way gets through first, not only
+    its first pass: its timers and later passes are claimed with its priority (one worker,
+    one task at a time, so the queue's order decides). Without it, the run's later tasks
+    queue behind each round of the backlog's, and it ends last."""
+    await prepare(client, namespace)
+    low = [await client.workflow.start(args=[f"low{i}", 8], task_queue="flow",
+                                       workflow_name="paced") for i in range(20)]
+    await workers(dsn, namespace, procs, n=1, FLOW_CONCURRENCY="1")
+
+    async def two_rounds_done() -> bool:
+        rows = await sql(f'SELECT count(*) FROM "{namespace}".steps '
+                         "WHERE kind = 'sleep' AND status = 'done'")
+        return int(rows[0][0]) >= 40
+    await eventually(two_rounds_done)
+    high = await client.workflow.start(args=["high", 8, 5], task_queue="flow",
+                                       workflow_name="paced", priority=5)
+    await asyncio.gather(*(h.result(timeout=60) for h in [*low, high]))
+    order = [tag for tag, _ in starts(await slot_rows(namespace))]
+    assert order.index("high") == 0, order
+
+
 async def test_per_key_isolation(dsn, namespace, client, procs):
     await prepare(client, namespace)
     await client.queue.configure("flow-activity", per_key_concurrency=1)

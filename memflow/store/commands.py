@@ -43,6 +43,10 @@ VALUES (%(run_id)s, %(dim)s, %(idx)s, %(kind)s, %(name)s, %(status)s, %(input)s,
 ON CONFLICT DO NOTHING RETURNING status, result, error"""
 
 
+# The priority of the run a command belongs to: its timers are claimed with it, like its passes.
+RUN_PRIORITY = ("coalesce((SELECT priority FROM {s}.workflows WHERE run_id = %(run_id)s), 0)")
+
+
 def step_params(t: Thread, c: durable.Command, status: str = "pending", result: Any = None,
                 error: Any = None, input_json: str | None = None) -> dict[str, Any]:
     """The parameters of a step row for command ``c`` of thread ``t`` (values as JSON text)."""
@@ -88,9 +92,10 @@ def activity(t: Thread, c: durable.ActivityCall, channel: str) -> list[Statement
 def sleep(t: Thread, c: durable.Sleep, channel: str) -> list[Statement]:
     """Record a durable timer: a pending step and a task that becomes visible when it is due."""
     sql = f"""WITH st AS ({STEP}),
-q AS (INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload, visible_at)
+q AS (INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload, visible_at, priority)
       SELECT %(queue)s, 't', %(run_id)s, %(dim)s, %(idx)s, %(payload)s,
-             {{s}}.clock() + %(seconds)s::float8 * interval '1 second' FROM st RETURNING queue)
+             {{s}}.clock() + %(seconds)s::float8 * interval '1 second', {RUN_PRIORITY}
+        FROM st RETURNING queue)
 SELECT pg_notify(%(channel)s, 'q:' || queue) FROM q"""
     params = step_params(t, c, input_json=payload.dumps(c.seconds))
     params.update(queue=t.task_queue, seconds=c.seconds, channel=channel,
@@ -106,24 +111,24 @@ def signal_lock(signal_id: str) -> Statement:
 
 def wait(t: Thread, c: durable.WaitForSignal, channel: str) -> list[Statement]:
     """Record a wait for a signal, consuming a signal that was sent before the wait."""
-    sql = """WITH sig AS (
-    DELETE FROM {s}.signals WHERE id = (
-        SELECT id FROM {s}.signals WHERE signal_id = %(name)s
-           AND NOT EXISTS (SELECT 1 FROM {s}.steps
+    sql = f"""WITH sig AS (
+    DELETE FROM {{s}}.signals WHERE id = (
+        SELECT id FROM {{s}}.signals WHERE signal_id = %(name)s
+           AND NOT EXISTS (SELECT 1 FROM {{s}}.steps
                             WHERE run_id = %(run_id)s AND dim = %(dim)s AND idx = %(idx)s)
          ORDER BY id LIMIT 1)
     RETURNING data),
 st AS (
-    INSERT INTO {s}.steps (run_id, dim, idx, kind, name, status, result, completed_at)
+    INSERT INTO {{s}}.steps (run_id, dim, idx, kind, name, status, result, completed_at)
     SELECT %(run_id)s, %(dim)s, %(idx)s, 'wait', %(name)s,
            CASE WHEN EXISTS (SELECT 1 FROM sig) THEN 'done' ELSE 'pending' END,
            (SELECT data FROM sig),
-           CASE WHEN EXISTS (SELECT 1 FROM sig) THEN {s}.clock() END
+           CASE WHEN EXISTS (SELECT 1 FROM sig) THEN {{s}}.clock() END
     ON CONFLICT DO NOTHING RETURNING status, result, error),
 tm AS (
-    INSERT INTO {s}.tasks (queue, kind, run_id, dim, idx, payload, visible_at)
+    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, idx, payload, visible_at, priority)
     SELECT %(queue)s, 't', %(run_id)s, %(dim)s, %(idx)s, %(payload)s,
-           {s}.clock() + %(timeout)s::float8 * interval '1 second'
+           {{s}}.clock() + %(timeout)s::float8 * interval '1 second', {RUN_PRIORITY}
       FROM st WHERE st.status = 'pending' AND %(timeout)s::float8 IS NOT NULL
     RETURNING queue)
 SELECT st.status, st.result, st.error,
@@ -238,7 +243,7 @@ def recorded(t: Thread, c: durable.Command, status: str, result_json: str | None
 
 # The run a hook is started on: it takes hooks and was not started with signal_in = false.
 _HOOK_TARGET = f"""target AS (
-    SELECT run_id FROM {{s}}.workflows w
+    SELECT run_id, priority FROM {{s}}.workflows w
      WHERE workflow_id = %(target_id)s AND {takes_hooks("w")}
        AND w.signal_in IS DISTINCT FROM false)"""
 
@@ -257,8 +262,9 @@ th AS (
                         WHERE run_id = %(run_id)s AND dim = %(dim)s AND idx = %(idx)s)
     ON CONFLICT DO NOTHING RETURNING run_id, dim, task_queue),
 first_pass AS (
-    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim)
-    SELECT task_queue, 'w', run_id, dim FROM th RETURNING queue),
+    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, priority)
+    SELECT task_queue, 'w', th.run_id, dim, target.priority
+      FROM th JOIN target ON target.run_id = th.run_id RETURNING queue),
 st AS (
     INSERT INTO {{s}}.steps (run_id, dim, idx, kind, name, status, result, error, completed_at)
     SELECT %(run_id)s, %(dim)s, %(idx)s, %(kind)s, %(name)s,
@@ -290,8 +296,9 @@ th AS (
     SELECT target.run_id, %(hook_dim)s, %(hook_name)s, %(hook_queue)s, %(hook_args)s, 'running'
       FROM target RETURNING run_id, dim, task_queue),
 first_pass AS (
-    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim)
-    SELECT task_queue, 'w', run_id, dim FROM th RETURNING queue)
+    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, priority)
+    SELECT task_queue, 'w', th.run_id, dim, target.priority
+      FROM th JOIN target ON target.run_id = th.run_id RETURNING queue)
 SELECT th.dim, (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue)
                                       FROM first_pass) n) AS notified
   FROM th"""

@@ -79,7 +79,7 @@ fin AS (
       FROM prev WHERE w.workflow_id = prev.workflow_id AND w.run_id = prev.run_id
        AND w.status = 'running' AND w.version = prev.version
     RETURNING w.workflow_id, w.run_id, w.name, w.task_queue, w.args, w.config, w.trace,
-              prev.version + 1 AS version),
+              w.priority, prev.version + 1 AS version),
 gone AS (DELETE FROM {{s}}.tasks
            WHERE run_id = %(run_id)s AND kind <> 'x' AND EXISTS (SELECT 1 FROM fin)),
 deadline_moved AS (
@@ -105,8 +105,7 @@ moved AS (
 next_pass AS (
     INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, priority, payload)
     SELECT task_queue, 'w', run_id, '',
-           coalesce((SELECT priority FROM {{s}}.tasks
-                      WHERE run_id = %(run_id)s AND kind = 'w' AND dim = ''), 0),
+           priority,
            jsonb_build_object('start', jsonb_build_object(
                'workflow_id', workflow_id, 'name', name, 'args', args, 'config', config,
                'trace', trace, 'at', extract(epoch FROM {{s}}.clock())),

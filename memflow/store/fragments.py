@@ -50,8 +50,9 @@ def live_threads(t: str) -> str:
 # of each, for NOTIFY. Threads of workflows that are no longer running are left alone.
 WAKE = f"""
 wk AS (
-    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim)
-    SELECT DISTINCT coalesce(th.task_queue, w.task_queue), 'w', woken.run_id, woken.dim
+    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, priority)
+    SELECT DISTINCT coalesce(th.task_queue, w.task_queue), 'w', woken.run_id, woken.dim,
+           w.priority
       FROM woken
       {live_threads("woken")}
     ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE SET wake = {{s}}.tasks.wake + 1
@@ -66,7 +67,7 @@ NOTIFY_WOKEN = ("SELECT pg_notify(%(channel)s, 'q:' || queue) "
 RUN_COLUMNS = """workflow_id, run_id, name, task_queue, status, args, result, error,
     entity_type, entity, search, config, attempt, signal_in, parent_id, parent_run_id,
     parent_dim, parent_idx, created_at, updated_at, completed_at, expire_seconds, expire_at,
-    concurrency_key"""
+    concurrency_key, priority"""
 
 # The owner an activity task is created leased to: the worker that scheduled it
 # (``%(owner)s``, when it serves the activity's queue), unless the queue has limits — then the
@@ -96,7 +97,7 @@ _ARCHIVED = """c.workflow_id, c.run_id, c.name, c.task_queue,
     c.expire_seconds,
     CASE WHEN d.action = 'terminate'
          THEN {s}.clock() + c.expire_seconds * interval '1 second' ELSE c.expire_at END,
-    c.concurrency_key"""
+    c.concurrency_key, c.priority"""
 
 # What a start does with the id, decided on the current row locked ``FOR UPDATE`` (``held``), so
 # racing starts of one id are serialised by the row and each decides on the latest run:
@@ -179,9 +180,9 @@ arch_parent AS (
     RETURNING s.run_id, s.dim),
 arch_woken AS (SELECT run_id, dim FROM arch_waiters UNION SELECT run_id, dim FROM arch_parent),
 arch_wake AS (
-    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim)
+    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, priority)
     SELECT DISTINCT coalesce(th.task_queue, w.task_queue), 'w', arch_woken.run_id,
-           arch_woken.dim
+           arch_woken.dim, w.priority
       FROM arch_woken
       {live_threads("arch_woken")}
     ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE SET wake = {{s}}.tasks.wake + 1
@@ -193,7 +194,7 @@ _UP_HEAD = """
 up AS (
     INSERT INTO {s}.workflows AS cur (workflow_id, run_id, name, task_queue, status, args,
         entity_type, search, config, signal_in, parent_id, parent_run_id, parent_dim,
-        parent_idx, expire_seconds, expire_at, trace, concurrency_key)
+        parent_idx, expire_seconds, expire_at, trace, concurrency_key, priority)
     SELECT %(workflow_id)s, %(run_id)s, %(name)s, %(task_queue)s,
         -- a start into a queue with limits (or debounced) waits for admission by a claim
         CASE WHEN %(status)s = 'running' AND (%(debounce)s::float8 IS NOT NULL OR EXISTS (
@@ -203,7 +204,7 @@ up AS (
         %(parent_run_id)s, %(parent_dim)s, %(parent_idx)s, %(expire)s,
         CASE WHEN %(pending)s::float8 IS NULL THEN NULL
              ELSE {s}.clock() + %(pending)s::float8 * interval '1 second' END,
-        %(trace)s::jsonb, %(concurrency_key)s
+        %(trace)s::jsonb, %(concurrency_key)s, %(priority)s
       FROM decide WHERE decide.action IN ('insert', 'replace', 'terminate')
 """
 
@@ -216,7 +217,8 @@ _UP_REUSE = """    ON CONFLICT (workflow_id) DO UPDATE SET
         parent_dim = EXCLUDED.parent_dim, parent_idx = EXCLUDED.parent_idx,
         created_at = {s}.clock(), updated_at = {s}.clock(), completed_at = NULL,
         expire_seconds = EXCLUDED.expire_seconds, expire_at = EXCLUDED.expire_at,
-        trace = EXCLUDED.trace, concurrency_key = EXCLUDED.concurrency_key
+        trace = EXCLUDED.trace, concurrency_key = EXCLUDED.concurrency_key,
+        priority = EXCLUDED.priority
       WHERE cur.run_id = (SELECT old_run_id FROM decide)
         AND (SELECT action FROM decide) IN ('replace', 'terminate')
 """

@@ -308,6 +308,15 @@ ALTER TABLE {s}.queries ADD COLUMN claimed_at timestamptz;
 DROP INDEX {s}.queries_open;
 CREATE INDEX queries_open ON {s}.queries (queue, created_at) WHERE status = 'requested';
 """),
+    (15, """
+-- A run's priority (set at its start): every pass task of the run is created with it, not
+-- only its first pass. Runs under way take the priority of their main thread's pass task.
+ALTER TABLE {s}.workflows ADD COLUMN priority int NOT NULL DEFAULT 0;
+ALTER TABLE {s}.runs ADD COLUMN priority int NOT NULL DEFAULT 0;
+UPDATE {s}.workflows w SET priority = t.priority
+  FROM {s}.tasks t
+ WHERE t.run_id = w.run_id AND t.kind = 'w' AND t.dim = '' AND t.priority <> 0;
+"""),
 ]
 
 LATEST = MIGRATIONS[-1][0]

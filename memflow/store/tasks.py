@@ -225,10 +225,12 @@ threads_woken AS (
     SELECT run_id, dim, bool_and(hold) AS hold, array_agg(idx ORDER BY idx) AS idxs
       FROM woken GROUP BY run_id, dim),
 pass_tasks AS (
-    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, lease_owner, attempts, visible_at)
+    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, lease_owner, attempts, visible_at,
+                            priority)
     SELECT coalesce(th.task_queue, w.task_queue), 'w', v.run_id, v.dim,
            CASE WHEN v.hold THEN %(owner)s::text END, CASE WHEN v.hold THEN 1 ELSE 0 END,
-           {{s}}.clock() + CASE WHEN v.hold THEN %(lease)s::float8 ELSE 0 END * interval '1 second'
+           {{s}}.clock() + CASE WHEN v.hold THEN %(lease)s::float8 ELSE 0 END * interval '1 second',
+           w.priority
       FROM threads_woken v
       {live_threads("v")}
      ORDER BY v.run_id, v.dim

@@ -13,10 +13,10 @@ from memflow.store.scope import Part
 # The run a message addresses: the latest run of the id, or the given run (archived included),
 # followed to the current run of its chain when it has continued as new (``of_chain``).
 RUN_OF = f"""run AS (
-    SELECT run_id, task_queue, status FROM {{s}}.workflows w
+    SELECT run_id, task_queue, status, priority FROM {{s}}.workflows w
      WHERE workflow_id = %(wid)s AND {of_chain("w", "%(run)s::text")}
     UNION ALL
-    SELECT run_id, task_queue, status FROM {{s}}.runs
+    SELECT run_id, task_queue, status, priority FROM {{s}}.runs
      WHERE %(run)s::text IS NOT NULL AND run_id = %(run)s AND workflow_id = %(wid)s
     LIMIT 1)"""
 
@@ -33,8 +33,8 @@ req AS (
      WHERE u.status = 'rejected'
     RETURNING run_id),
 wk AS (
-    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, payload)
-    SELECT run.task_queue, 'w', req.run_id, '', '{{"inbox": true}}'::jsonb
+    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, payload, priority)
+    SELECT run.task_queue, 'w', req.run_id, '', '{{"inbox": true}}'::jsonb, run.priority
       FROM req JOIN run ON run.run_id = req.run_id
     ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE
        SET wake = {{s}}.tasks.wake + 1,
@@ -57,8 +57,8 @@ _FOLLOW = """WITH moved AS (
                         WHERE x.run_id = r.config->>'$continued_to' AND x.update_id = %(uid)s)
     RETURNING u.run_id),
 wk AS (
-    INSERT INTO {s}.tasks (queue, kind, run_id, dim, payload)
-    SELECT w.task_queue, 'w', w.run_id, '', '{"inbox": true}'::jsonb
+    INSERT INTO {s}.tasks (queue, kind, run_id, dim, payload, priority)
+    SELECT w.task_queue, 'w', w.run_id, '', '{"inbox": true}'::jsonb, w.priority
       FROM moved JOIN {s}.workflows w ON w.run_id = moved.run_id AND w.status = 'running'
     ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE
        SET wake = {s}.tasks.wake + 1,

@@ -177,7 +177,7 @@ _DEBOUNCE = """WITH t AS (
        AND t.kind = 'w' AND t.dim = '' AND t.gate AND t.lease_owner IS NULL
     RETURNING t.run_id)
 UPDATE {s}.workflows w SET args = %(args)s::jsonb, concurrency_key = %(concurrency_key)s,
-       updated_at = {s}.clock()
+       priority = %(priority)s, updated_at = {s}.clock()
   FROM t WHERE w.run_id = t.run_id
 RETURNING w.run_id"""
 
