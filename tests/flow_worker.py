@@ -65,12 +65,19 @@ async def paced(tag: str, steps: int, priority: int = 0) -> str:
     return str(await acts.hold(tag, None, 0))
 
 
+async def paced_parent(tag: str, steps: int, priority: int = 0) -> str:
+    """``paced`` run as an exec_child child (started without a priority of its own)."""
+    result: str = await workflow.exec_child(args=[tag, steps, priority],
+                                            workflow_name="paced")
+    return result
+
+
 async def main() -> None:
     options: dict[str, Any] = {"lease_seconds": 5, "poll_seconds": 30}
     if os.environ.get("FLOW_CONCURRENCY"):
         options["concurrency"] = int(os.environ["FLOW_CONCURRENCY"])
     worker = await Worker.create(connection=sys.argv[1], task_queue="flow",
-                                 workflow=[one, fan, paced], namespace=sys.argv[2],
+                                 workflow=[one, fan, paced, paced_parent], namespace=sys.argv[2],
                                  activities=[hold], options=options)
     print("ready", flush=True)
     await worker.run()

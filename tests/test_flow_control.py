@@ -116,11 +116,14 @@ async def test_priority_order_under_a_backlog(dsn, namespace, client, procs):
     assert order == expected
 
 
-async def test_a_runs_priority_holds_for_all_its_steps(dsn, namespace, client, procs):
+@pytest.mark.parametrize("high_name", ["paced", "paced_parent"])
+async def test_a_runs_priority_holds_for_all_its_steps(dsn, namespace, client, procs,
+                                                       high_name):
     """A high-priority run started while a backlog is under way gets through first, not only
     its first pass: its timers and later passes are claimed with its priority (one worker,
-    one task at a time, so the queue's order decides). Without it, the run's later tasks
-    queue behind each round of the backlog's, and it ends last."""
+    one task at a time, so the queue's order decides) — and so are those of a child it
+    starts (which inherits it). Without it, the run's later tasks queue behind each round
+    of the backlog's, and it ends last."""
     await prepare(client, namespace)
     low = [await client.workflow.start(args=[f"low{i}", 8], task_queue="flow",
                                        workflow_name="paced") for i in range(20)]
@@ -132,7 +135,7 @@ async def test_a_runs_priority_holds_for_all_its_steps(dsn, namespace, client, p
         return int(rows[0][0]) >= 40
     await eventually(two_rounds_done)
     high = await client.workflow.start(args=["high", 8, 5], task_queue="flow",
-                                       workflow_name="paced", priority=5)
+                                       workflow_name=high_name, priority=5)
     await asyncio.gather(*(h.result(timeout=60) for h in [*low, high]))
     order = [tag for tag, _ in starts(await slot_rows(namespace))]
     assert order.index("high") == 0, order

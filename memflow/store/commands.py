@@ -229,7 +229,8 @@ SELECT st.status, st.result, st.error,
     params = child_start_params(c)
     params.update(p_run_id=t.run_id, p_dim=t.dim, p_idx=c.idx, kind=c.kind, is_start=start,
                   dup_error=c.duplicate_error_json, channel=channel)
-    params.update(parent_id=t.workflow_id, parent_run_id=t.run_id)
+    params.update(parent_id=t.workflow_id, parent_run_id=t.run_id,
+                  priority=None)  # the parent's (start_ctes)
     if not start:  # only exec_child's step waits for the child's outcome
         params.update(parent_dim=t.dim, parent_idx=c.idx)
     return [(sql, params)]

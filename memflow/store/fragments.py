@@ -204,7 +204,10 @@ up AS (
         %(parent_run_id)s, %(parent_dim)s, %(parent_idx)s, %(expire)s,
         CASE WHEN %(pending)s::float8 IS NULL THEN NULL
              ELSE {s}.clock() + %(pending)s::float8 * interval '1 second' END,
-        %(trace)s::jsonb, %(concurrency_key)s, %(priority)s
+        %(trace)s::jsonb, %(concurrency_key)s,
+        -- a child started without a priority of its own (NULL) takes its parent's
+        coalesce(%(priority)s::int, (SELECT p.priority FROM {s}.workflows p
+                                      WHERE p.run_id = %(parent_run_id)s), 0)
       FROM decide WHERE decide.action IN ('insert', 'replace', 'terminate')
 """
 
@@ -226,7 +229,8 @@ _UP_REUSE = """    ON CONFLICT (workflow_id) DO UPDATE SET
 _UP_FRESH = """    ON CONFLICT (workflow_id) DO NOTHING
 """
 
-_UP_TAIL = """    RETURNING run_id, task_queue, status, workflow_id, name, args, config, trace
+_UP_TAIL = """    RETURNING run_id, task_queue, status, workflow_id, name, args, config, trace,
+              priority
 ),
 first_pass AS (
     INSERT INTO {s}.tasks (queue, kind, run_id, dim, payload, priority, ckey, gate, visible_at)
@@ -234,7 +238,7 @@ first_pass AS (
            jsonb_build_object('start', jsonb_build_object(
                'workflow_id', workflow_id, 'name', name, 'args', args, 'config', config,
                'trace', trace, 'at', extract(epoch FROM {s}.clock()))),
-           %(priority)s, %(concurrency_key)s, status = 'pending',
+           priority, %(concurrency_key)s, status = 'pending',
            {s}.clock() + coalesce(%(debounce)s::float8, 0) * interval '1 second'
       FROM up WHERE status = 'running' OR %(status)s = 'running'
     RETURNING queue
