@@ -16,7 +16,7 @@ from memflow.store.fragments import (
     NOTIFY_WOKEN,
     SETTLE_PARENT,
     WAKE,
-    notify_freed,
+    ended_runs_report,
     start_ctes,
     start_params,
     takes_hooks,
@@ -331,11 +331,7 @@ gone AS (DELETE FROM {{s}}.tasks t USING fin
            WHERE t.run_id = %(run_id)s AND (t.dim = '' OR fin.signal_in IS NOT TRUE
                                             OR fin.status <> 'completed')),
 {SETTLE_PARENT}{WAKE.strip()}"""
-_FINISH_RUN_COLS = f"""(SELECT count(*) FROM fin) AS finished,
-       (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified,
-       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM fin) nd)
-         AS notified_done,
-       {notify_freed("fin")} AS freed"""
+_FINISH_RUN_COLS = ended_runs_report("finished")
 
 _FINISH_HOOK_CTES = f"""fin AS (
     UPDATE {{s}}.threads SET status = %(status)s, result = %(result)s, error = %(error)s,

@@ -26,7 +26,13 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
-from memflow.store.fragments import NOTIFY_WOKEN, SETTLE_PARENT, WAKE, notify_freed, of_chain
+from memflow.store.fragments import (
+    NOTIFY_WOKEN,
+    SETTLE_PARENT,
+    WAKE,
+    ended_runs_report,
+    of_chain,
+)
 from memflow.store.scope import Part
 
 CANCEL_MARKER = -1  # the slot of a thread's cancel marker step
@@ -128,11 +134,7 @@ fin AS (
               signal_in, task_queue),
 gone AS (DELETE FROM {{s}}.tasks WHERE run_id = %(run_id)s AND EXISTS (SELECT 1 FROM held)),
 {SETTLE_PARENT}{WAKE.strip()}
-SELECT (SELECT count(*) FROM fin) AS timed_out,
-       (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified,
-       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM fin) m)
-         AS notified_done,
-       {notify_freed("fin")} AS freed"""
+SELECT {ended_runs_report("timed_out")}"""
 
 
 def cancel_params(*, reason_json: str, cancel_error_json: str, run_error_json: str | None = None,

@@ -85,6 +85,17 @@ def notify_freed(rel: str) -> str:
                         WHERE l.queue IN (SELECT task_queue FROM {rel})) freed)"""
 
 
+def ended_runs_report(count_as: str) -> str:
+    """SQL select list of a statement that ended the runs of CTE ``fin`` (with
+    ``SETTLE_PARENT`` and ``WAKE``): how many ended (as ``count_as``), and the NOTIFYs of the
+    woken threads' queues, of each ended run (``d:<workflow_id>``) and of freed slots."""
+    return f"""(SELECT count(*) FROM fin) AS {count_as},
+       (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified,
+       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM fin) nd)
+         AS notified_done,
+       {notify_freed("fin")} AS freed"""
+
+
 # The values a run of a reused id is archived with: as it was, or — when a start with
 # ``id_conflict_policy="terminate_existing"`` replaces it while live — terminated.
 _ARCHIVED = """c.workflow_id, c.run_id, c.name, c.task_queue,

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from memflow import commands as durable
 from memflow.store.commands import STEP, Statement, Thread, step_params
-from memflow.store.fragments import NOTIFY_WOKEN, SETTLE_PARENT, WAKE, notify_freed, of_chain
+from memflow.store.fragments import (
+    SETTLE_PARENT,
+    WAKE,
+    ended_runs_report,
+    of_chain,
+)
 
 
 def interrupt_sql(step: bool) -> str:
@@ -38,11 +43,7 @@ fin AS (
               signal_in, task_queue),
 gone AS (DELETE FROM {{s}}.tasks WHERE run_id IN (SELECT run_id FROM fin)),
 {SETTLE_PARENT}{WAKE.strip()}
-SELECT (SELECT count(*) FROM fin) AS stopped,
-       (SELECT count(*) FROM ({NOTIFY_WOKEN}) n) AS notified,
-       (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'd:' || workflow_id) FROM fin) m)
-         AS notified_done,
-       {notify_freed("fin")} AS freed"""
+SELECT {ended_runs_report("stopped")}"""
 
 
 def interrupt(t: Thread, c: durable.Interrupt, channel: str) -> list[Statement]:
