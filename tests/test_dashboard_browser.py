@@ -60,6 +60,13 @@ async def pipeline(name: str) -> dict:
     return {"first": first, "branches": [a, b, c], "hook": hooked, "child": kid}
 
 
+async def chained(n: int) -> int:
+    await ACTS.shout(f"run {n}")
+    if n > 0:
+        workflow.continue_as_new(n - 1)
+    return n
+
+
 async def waiter() -> str:
     return await workflow.wait_for("dashboard-go")
 
@@ -206,6 +213,38 @@ async def test_run_page_timeline(server, driver, client, namespace):
     badges = [b.text for b in driver.find_elements(By.CSS_SELECTOR, "table.runs .badge")]
     assert sorted(set(badges)) == ["completed", "interrupted", "running"]
     screenshot(driver, "dashboard-list", height=760)
+
+
+async def test_the_runs_of_a_continue_as_new_chain(server, driver, client, namespace):
+    """The status filter "continued" lists a chain's earlier runs; each run's page shows that
+    run (its own steps) and links to the runs before and after it."""
+    worker = await Worker.create(connection=DSN, task_queue="chains", namespace=namespace,
+                                 workflow=chained)
+    handle = await client.workflow.start(args=[2], task_queue="chains", workflow_name="chained",
+                                         workflow_id="chain-1")
+    assert await handle.result(timeout=60) == 0
+    await worker.stop()
+    first = (await handle.describe()).first_run_id
+
+    driver.get(server.url("/", ns=namespace, status="continued"))
+    wait_for(driver, "a.run-link")
+    assert listed_ids(driver) == ["chain-1", "chain-1"]
+    links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "a.run-link")]
+    assert any(f"run={first}" in link for link in links), links
+
+    driver.get(server.url("/run", ns=namespace, id="chain-1", run=first))
+    wait_for(driver, "#steps")
+    assert driver.find_element(By.CSS_SELECTOR, "#run-summary .badge").text == "continued"
+    assert '"RUN 2"' in driver.find_element(By.ID, "steps").text
+    assert driver.find_elements(By.ID, "continued-from") == []
+    driver.find_element(By.ID, "continued-to").click()  # the second run
+    wait_for(driver, "#continued-from")
+    assert '"RUN 1"' in driver.find_element(By.ID, "steps").text
+    driver.find_element(By.ID, "continued-to").click()  # the last run, the id's current one
+    wait_for(driver, "#run-result")
+    assert driver.find_element(By.CSS_SELECTOR, "#run-summary .badge").text == "completed"
+    assert driver.find_elements(By.ID, "continued-to") == []
+    assert external_urls(driver, server.base) == []
 
 
 async def waiting(namespace: str, workflow_id: str) -> Worker:

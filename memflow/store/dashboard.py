@@ -108,9 +108,11 @@ def _like_prefix(prefix: str) -> str:
     return escaped + "%"
 
 
-_LIST_RUNS = """SELECT workflow_id, run_id, name, task_queue, status, created_at, completed_at,
+def _list_runs(table: str) -> str:
+    """The run list's page, read from ``table`` (``workflows`` or ``runs``)."""
+    return f"""SELECT workflow_id, run_id, name, task_queue, status, created_at, completed_at,
        attempt, parent_id
-  FROM {s}.workflows
+  FROM {{s}}.{table}
  WHERE (%(status)s::text IS NULL OR status = %(status)s)
    AND (%(name)s::text IS NULL OR name = %(name)s)
    AND (%(queue)s::text IS NULL OR task_queue = %(queue)s)
@@ -121,6 +123,11 @@ _LIST_RUNS = """SELECT workflow_id, run_id, name, task_queue, status, created_at
         OR (created_at, workflow_id) < (%(after_at)s::timestamptz, %(after_id)s::text))
  ORDER BY created_at DESC, workflow_id DESC
  LIMIT %(limit)s"""
+
+
+_LIST_RUNS = _list_runs("workflows")
+# Runs that continued as new are never an id's current run: they are listed from ``runs``.
+_LIST_CONTINUED = _list_runs("runs")
 
 _THREADS = """WITH agg AS (
     SELECT dim, count(*) AS steps,
@@ -194,7 +201,7 @@ class DashboardQueries:
         """Up to ``limit`` runs matching ``where``, newest first, after the ``after`` run."""
         if not 1 <= limit <= 1000:
             raise ValueError(f"limit must be between 1 and 1000, not {limit!r}")
-        rows = await self._fetch(_LIST_RUNS, {
+        rows = await self._fetch(_LIST_CONTINUED if where.status == "continued" else _LIST_RUNS, {
             "status": where.status, "name": where.name, "queue": where.task_queue,
             "prefix": _like_prefix(where.id_prefix) if where.id_prefix else None,
             "since": where.since, "until": where.until,
@@ -202,9 +209,10 @@ class DashboardQueries:
             "after_id": after.workflow_id if after else None, "limit": limit})
         return [RunRow(**r) for r in rows]
 
-    async def run(self, workflow_id: str) -> dict[str, Any] | None:
-        """The full row of the latest run of ``workflow_id`` (None when unknown)."""
-        row: dict[str, Any] | None = await self.ns.workflows.get(workflow_id)
+    async def run(self, workflow_id: str, run_id: str | None = None) -> dict[str, Any] | None:
+        """The full row of the latest run of ``workflow_id``, or of its run ``run_id`` (an
+        earlier run included); None when unknown."""
+        row: dict[str, Any] | None = await self.ns.workflows.get(workflow_id, run_id)
         return row
 
     async def children(self, run_id: str) -> list[dict[str, Any]]:

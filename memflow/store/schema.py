@@ -316,6 +316,8 @@ ALTER TABLE {s}.runs ADD COLUMN priority int NOT NULL DEFAULT 0;
 UPDATE {s}.workflows w SET priority = t.priority
   FROM {s}.tasks t
  WHERE t.run_id = w.run_id AND t.kind = 'w' AND t.dim = '' AND t.priority <> 0;
+-- The dashboard's list of earlier runs by status (e.g. "continued"), newest first, by keyset.
+CREATE INDEX runs_status_recent ON {s}.runs (status, created_at, workflow_id);
 """),
 ]
 

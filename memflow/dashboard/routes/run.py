@@ -33,6 +33,11 @@ def _after(raw: str | None) -> tuple[str, int] | None:
     return dim, int(idx)
 
 
+def _run_param(request: Request) -> str | None:
+    """The ``run`` of the page's query (an earlier run of the id), for its links."""
+    return request.query_params.get("run") or None
+
+
 async def _lookup(request: Request) -> tuple[DashboardQueries | None, dict[str, Any] | None,
                                               str]:
     ns = chosen_namespace(request)
@@ -41,7 +46,8 @@ async def _lookup(request: Request) -> tuple[DashboardQueries | None, dict[str, 
         q = await queries(request, ns)
     except UnknownNamespace:
         return None, None, workflow_id
-    return q, await q.run(workflow_id) if workflow_id else None, workflow_id
+    row = await q.run(workflow_id, _run_param(request)) if workflow_id else None
+    return q, row, workflow_id
 
 
 async def _steps_context(request: Request, q: DashboardQueries, row: dict[str, Any],
@@ -61,7 +67,7 @@ async def _steps_context(request: Request, q: DashboardQueries, row: dict[str, A
 
 
 async def run_page(request: Request) -> Response:
-    """GET /run?id=…: one run in full."""
+    """GET /run?id=…[&run=…]: one run in full (the id's current run, or its run ``run``)."""
     q, row, workflow_id = await _lookup(request)
     if q is None or row is None:
         return await render(request, "run_missing", status_code=404, workflow_id=workflow_id,
@@ -80,7 +86,8 @@ async def run_page(request: Request) -> Response:
         kept=await q.kept_signals([w.name for w in waits if w.kind == "wait" and w.name]),
         live=row["status"] in LIVE, can_cancel=callable(getattr(handle, "cancel", None)),
         signal_default=next((w.name for w in waits if w.kind == "wait"), ""),
-        done=request.query_params.get("done"), now=datetime.now(UTC), after=after)
+        done=request.query_params.get("done"), now=datetime.now(UTC), after=after,
+        run_param=_run_param(request))
     return await render(request, "run", **context)
 
 
@@ -95,7 +102,8 @@ async def run_steps(request: Request) -> Response:
     except ValueError as exc:
         return await render(request, "_note", status_code=400, message=str(exc))
     context = await _steps_context(request, q, row, after)
-    return await render(request, "_step_rows", run=row, **context)
+    return await render(request, "_step_rows", run=row, run_param=_run_param(request),
+                        **context)
 
 
 async def run_summary(request: Request) -> Response:
@@ -105,4 +113,4 @@ async def run_summary(request: Request) -> Response:
         return await render(request, "_note", status_code=404,
                             message=f"workflow {workflow_id} not found")
     return await render(request, "_run_summary", run=row, live=row["status"] in LIVE,
-                        now=datetime.now(UTC))
+                        now=datetime.now(UTC), run_param=_run_param(request))
