@@ -247,6 +247,11 @@ _HOOK_TARGET = f"""target AS (
     SELECT run_id, priority FROM {{s}}.workflows w
      WHERE workflow_id = %(target_id)s AND {takes_hooks("w")}
        AND w.signal_in IS DISTINCT FROM false)"""
+# The first pass of the hook thread CTE ``th`` started on ``target``, at the run's priority.
+_HOOK_FIRST_PASS = """first_pass AS (
+    INSERT INTO {s}.tasks (queue, kind, run_id, dim, priority)
+    SELECT task_queue, 'w', th.run_id, dim, target.priority
+      FROM th JOIN target ON target.run_id = th.run_id RETURNING queue)"""
 
 
 def hook(t: Thread, c: durable.HookStart, channel: str) -> list[Statement]:
@@ -262,10 +267,7 @@ th AS (
      WHERE NOT EXISTS (SELECT 1 FROM {{s}}.steps
                         WHERE run_id = %(run_id)s AND dim = %(dim)s AND idx = %(idx)s)
     ON CONFLICT DO NOTHING RETURNING run_id, dim, task_queue),
-first_pass AS (
-    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, priority)
-    SELECT task_queue, 'w', th.run_id, dim, target.priority
-      FROM th JOIN target ON target.run_id = th.run_id RETURNING queue),
+{_HOOK_FIRST_PASS},
 st AS (
     INSERT INTO {{s}}.steps (run_id, dim, idx, kind, name, status, result, error, completed_at)
     SELECT %(run_id)s, %(dim)s, %(idx)s, %(kind)s, %(name)s,
@@ -296,10 +298,7 @@ th AS (
     INSERT INTO {{s}}.threads (run_id, dim, name, task_queue, args, status)
     SELECT target.run_id, %(hook_dim)s, %(hook_name)s, %(hook_queue)s, %(hook_args)s, 'running'
       FROM target RETURNING run_id, dim, task_queue),
-first_pass AS (
-    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, priority)
-    SELECT task_queue, 'w', th.run_id, dim, target.priority
-      FROM th JOIN target ON target.run_id = th.run_id RETURNING queue)
+{_HOOK_FIRST_PASS}
 SELECT th.dim, (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue)
                                       FROM first_pass) n) AS notified
   FROM th"""

@@ -20,9 +20,28 @@ RUN_OF = f"""run AS (
      WHERE %(run)s::text IS NOT NULL AND run_id = %(run)s AND workflow_id = %(wid)s
     LIMIT 1)"""
 
+
+def _wake_inbox(rows: str) -> str:
+    """CTE ``wk``: wake the main thread of the runs ``rows`` selects (``queue, run_id,
+    priority``) for a request, flagging its pass task so that a first pass taken straight
+    from the start payload still looks at its inbox; returns the queues, for NOTIFY."""
+    return f"""wk AS (
+    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, payload, priority)
+    SELECT r.queue, 'w', r.run_id, '', '{{"inbox": true}}'::jsonb, r.priority
+      FROM ({rows}) AS r(queue, run_id, priority)
+    ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE
+       SET wake = {{s}}.tasks.wake + 1,
+           payload = coalesce({{s}}.tasks.payload, '{{}}'::jsonb) || '{{"inbox": true}}'::jsonb
+    RETURNING queue)"""
+
+
+_REQUESTED_RUN = """SELECT run.task_queue, req.run_id, run.priority
+      FROM req JOIN run ON run.run_id = req.run_id"""
+_FOLLOWED_RUN = """SELECT w.task_queue, w.run_id, w.priority
+      FROM moved JOIN {s}.workflows w ON w.run_id = moved.run_id AND w.status = 'running'"""
+
 # Records a request (a rejected one may be sent again under its id: it is requested anew,
-# last in line) and wakes the run's main thread, flagging its pass task so that a first pass
-# taken straight from the start payload still looks at its inbox.
+# last in line) and wakes the run's main thread (``_wake_inbox``).
 _REQUEST = f"""WITH {RUN_OF},
 req AS (
     INSERT INTO {{s}}.updates AS u (run_id, update_id, name, args, status)
@@ -32,14 +51,7 @@ req AS (
            seq = DEFAULT, created_at = {{s}}.clock()
      WHERE u.status = 'rejected'
     RETURNING run_id),
-wk AS (
-    INSERT INTO {{s}}.tasks (queue, kind, run_id, dim, payload, priority)
-    SELECT run.task_queue, 'w', req.run_id, '', '{{"inbox": true}}'::jsonb, run.priority
-      FROM req JOIN run ON run.run_id = req.run_id
-    ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE
-       SET wake = {{s}}.tasks.wake + 1,
-           payload = coalesce({{s}}.tasks.payload, '{{}}'::jsonb) || '{{"inbox": true}}'::jsonb
-    RETURNING queue)
+{_wake_inbox(_REQUESTED_RUN)}
 SELECT (SELECT run_id FROM run) AS run_id, (SELECT status FROM run) AS run_status,
        (SELECT count(*) FROM req) AS requested,
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue) FROM wk) n)
@@ -48,22 +60,15 @@ SELECT (SELECT run_id FROM run) AS run_id, (SELECT status FROM run) AS run_statu
 # A request that reached a run as it continued as new (its statement read the run before the
 # hand-over committed, so the hand-over did not move it): move it to the next run, and wake
 # that run's main thread as a request does.
-_FOLLOW = """WITH moved AS (
-    UPDATE {s}.updates u SET run_id = r.config->>'$continued_to'
-      FROM {s}.runs r
+_FOLLOW = f"""WITH moved AS (
+    UPDATE {{s}}.updates u SET run_id = r.config->>'$continued_to'
+      FROM {{s}}.runs r
      WHERE u.run_id = %(run)s AND u.update_id = %(uid)s AND u.status = 'requested'
        AND r.run_id = u.run_id AND r.status = 'continued'
-       AND NOT EXISTS (SELECT 1 FROM {s}.updates x
+       AND NOT EXISTS (SELECT 1 FROM {{s}}.updates x
                         WHERE x.run_id = r.config->>'$continued_to' AND x.update_id = %(uid)s)
     RETURNING u.run_id),
-wk AS (
-    INSERT INTO {s}.tasks (queue, kind, run_id, dim, payload, priority)
-    SELECT w.task_queue, 'w', w.run_id, '', '{"inbox": true}'::jsonb, w.priority
-      FROM moved JOIN {s}.workflows w ON w.run_id = moved.run_id AND w.status = 'running'
-    ON CONFLICT (run_id, dim) WHERE kind = 'w' DO UPDATE
-       SET wake = {s}.tasks.wake + 1,
-           payload = coalesce({s}.tasks.payload, '{}'::jsonb) || '{"inbox": true}'::jsonb
-    RETURNING queue)
+{_wake_inbox(_FOLLOWED_RUN)}
 SELECT (SELECT count(*) FROM moved) AS moved,
        (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, 'q:' || queue) FROM wk) n)
          AS notified"""
